@@ -1,0 +1,49 @@
+using Cocona.Filters;
+using Spectre.Console;
+
+namespace LlamaAdapter.Cli;
+
+/// <summary>
+/// The CLI's exit-code contract: 0 success; 1 a user error (bad argument, bad file), one clear line and no
+/// stack trace; 2 an internal error, with a hint. Commands throw <see cref="UserException"/> (or the
+/// argument/data/IO exceptions the libraries throw for bad input) and never call Environment.Exit.
+/// </summary>
+public sealed class ExitCodeFilter : ICommandFilter
+{
+    public const int UserError = 1;
+    public const int InternalError = 2;
+
+    public int Order { get; set; }
+
+    public async ValueTask<int> OnCommandExecutionAsync(CoconaCommandExecutingContext ctx, CommandExecutionDelegate next)
+    {
+        try
+        {
+            return Environment.ExitCode = await next(ctx);
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return Environment.ExitCode = UserError;
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]cancelled[/]");
+            return Environment.ExitCode = 130;
+        }
+        catch (Exception e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]internal error:[/] {e.GetType().Name}: {e.Message}");
+            AnsiConsole.MarkupLine("[grey]This is a bug in llama-adapter. Re-run with LLAMA_ADAPTER_TRACE=1 for the stack trace and include it in a report.[/]");
+            if (Environment.GetEnvironmentVariable("LLAMA_ADAPTER_TRACE") == "1") Console.Error.WriteLine(e);
+            return Environment.ExitCode = InternalError;
+        }
+    }
+
+    private static bool IsUserError(Exception e) =>
+        e is UserException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+             or UnauthorizedAccessException or DllNotFoundException;
+}
+
+/// <summary>A problem with what the user asked for or gave us; its message is the whole report.</summary>
+public sealed class UserException(string message) : Exception(message);

@@ -1,0 +1,16 @@
+using Cocona;
+using LlamaAdapter.Cli;
+using LlamaAdapter.Cli.Commands;
+using Microsoft.Extensions.Logging;
+
+var builder = CoconaApp.CreateBuilder(args, options =>
+{
+    options.TreatPublicMethodsAsCommands = false;
+    options.EnableShellCompletionSupport = false;
+});
+builder.Logging.ClearProviders();
+var app = builder.Build();
+app.AddCommands<InfoCommand>();
+app.UseFilter(new ExitCodeFilter());
+await app.RunAsync();
+return Environment.ExitCode;
