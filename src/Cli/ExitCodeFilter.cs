@@ -41,7 +41,7 @@ public sealed class ExitCodeFilter : ICommandFilter
     }
 
     private static bool IsUserError(Exception e) =>
-        e is UserException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+        e is UserException or LlamaAdapter.Core.BadInputException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
              or UnauthorizedAccessException or DllNotFoundException;
 }
 
