@@ -1,5 +1,4 @@
 using Cocona.Filters;
-using Spectre.Console;
 
 namespace LlamaAdapter.Cli;
 
@@ -23,18 +22,18 @@ public sealed class ExitCodeFilter : ICommandFilter
         }
         catch (Exception e) when (IsUserError(e))
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            Console.Error.WriteLine($"error: {e.Message}"); // one unwrapped line on stderr, whatever the terminal width
             return Environment.ExitCode = UserError;
         }
         catch (OperationCanceledException)
         {
-            AnsiConsole.MarkupLine("[yellow]cancelled[/]");
+            Console.Error.WriteLine("cancelled");
             return Environment.ExitCode = 130;
         }
         catch (Exception e)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]internal error:[/] {e.GetType().Name}: {e.Message}");
-            AnsiConsole.MarkupLine("[grey]This is a bug in llama-adapter. Re-run with LLAMA_ADAPTER_TRACE=1 for the stack trace and include it in a report.[/]");
+            Console.Error.WriteLine($"internal error: {e.GetType().Name}: {e.Message}");
+            Console.Error.WriteLine("This is a bug in llama-adapter. Re-run with LLAMA_ADAPTER_TRACE=1 for the stack trace and include it in a report.");
             if (Environment.GetEnvironmentVariable("LLAMA_ADAPTER_TRACE") == "1") Console.Error.WriteLine(e);
             return Environment.ExitCode = InternalError;
         }

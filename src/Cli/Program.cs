@@ -10,7 +10,8 @@ var builder = CoconaApp.CreateBuilder(args, options =>
 });
 builder.Logging.ClearProviders();
 var app = builder.Build();
-app.AddCommands<InfoCommand>();
 app.UseFilter(new ExitCodeFilter());
+app.AddCommands<InfoCommand>();
+app.AddCommands<PlotLossCommand>();
 await app.RunAsync();
 return Environment.ExitCode;
