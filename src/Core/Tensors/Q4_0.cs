@@ -37,13 +37,13 @@ public static class Q4_0
             var v3 = Vector256.LoadUnsafe(ref xs, o + 24);
             var a0 = Vector256.Abs(v0); var a1 = Vector256.Abs(v1); var a2 = Vector256.Abs(v2); var a3 = Vector256.Abs(v3);
             var finite = Vector256.LessThan(a0, inf) & Vector256.LessThan(a1, inf) & Vector256.LessThan(a2, inf) & Vector256.LessThan(a3, inf);
-            if (finite != Vector256<float>.AllBitsSet)
+            if (finite.ExtractMostSignificantBits() != 0xFF)
             {
                 var block = x.Slice(i * BlockSize, BlockSize);
                 for (int j = 0; j < BlockSize; j++) if (!float.IsFinite(block[j])) return i * BlockSize + j;
             }
 
-            float amax = Q8_0.HorizontalMax(Vector256.Max(Vector256.Max(a0, a1), Vector256.Max(a2, a3)));
+            float amax = Q8_0.HorizontalMax(Vector256.MaxNative(Vector256.MaxNative(a0, a1), Vector256.MaxNative(a2, a3)));
             float max = 0;
             if (amax > 0)
             {
@@ -59,10 +59,10 @@ public static class Q4_0
             Unsafe.WriteUnaligned(ref yb, BitConverter.IsLittleEndian ? Fp16.FromFloat(d) : BinaryPrimitives.ReverseEndianness(Fp16.FromFloat(d)));
 
             var idv = Vector256.Create(id);
-            var n0 = Vector256.Min(Vector256.ConvertToInt32(v0 * idv + half), fifteen); // values 0..7
-            var n1 = Vector256.Min(Vector256.ConvertToInt32(v1 * idv + half), fifteen); // 8..15
-            var n2 = Vector256.Min(Vector256.ConvertToInt32(v2 * idv + half), fifteen); // 16..23
-            var n3 = Vector256.Min(Vector256.ConvertToInt32(v3 * idv + half), fifteen); // 24..31
+            var n0 = Vector256.Min(Quant.ToInt8(v0 * idv + half), fifteen); // values 0..7
+            var n1 = Vector256.Min(Quant.ToInt8(v1 * idv + half), fifteen); // 8..15
+            var n2 = Vector256.Min(Quant.ToInt8(v2 * idv + half), fifteen); // 16..23
+            var n3 = Vector256.Min(Quant.ToInt8(v3 * idv + half), fifteen); // 24..31
             var packed = Vector256.Narrow(n0 | (n2 << 4), n1 | (n3 << 4));              // 16 shorts, bytes 0..15
             Vector256.Narrow(packed, packed).GetLower().AsByte().StoreUnsafe(ref Unsafe.Add(ref yb, 2));
         }
@@ -86,8 +86,8 @@ public static class Q4_0
             BinaryPrimitives.WriteUInt16LittleEndian(yb, Fp16.FromFloat(d));
             for (int j = 0; j < BlockSize / 2; j++)
             {
-                int lo = Math.Min(15, (int)(sbyte)(xb[j] * id + 8.5f));
-                int hi = Math.Min(15, (int)(sbyte)(xb[j + BlockSize / 2] * id + 8.5f));
+                int lo = Math.Min(15, (int)Quant.ToInt8(xb[j] * id + 8.5f));
+                int hi = Math.Min(15, (int)Quant.ToInt8(xb[j + BlockSize / 2] * id + 8.5f));
                 yb[2 + j] = (byte)(lo | hi << 4);
             }
         }

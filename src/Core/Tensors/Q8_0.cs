@@ -35,9 +35,9 @@ public static class Q8_0
             var a0 = Vector256.Abs(v0); var a1 = Vector256.Abs(v1); var a2 = Vector256.Abs(v2); var a3 = Vector256.Abs(v3);
             // NaN compares false, so this also catches NaN.
             var finite = Vector256.LessThan(a0, inf) & Vector256.LessThan(a1, inf) & Vector256.LessThan(a2, inf) & Vector256.LessThan(a3, inf);
-            if (finite != Vector256<float>.AllBitsSet) return i * BlockSize + FirstNonFinite(x.Slice(i * BlockSize, BlockSize));
+            if (finite.ExtractMostSignificantBits() != 0xFF) return i * BlockSize + FirstNonFinite(x.Slice(i * BlockSize, BlockSize));
 
-            float amax = HorizontalMax(Vector256.Max(Vector256.Max(a0, a1), Vector256.Max(a2, a3)));
+            float amax = HorizontalMax(Vector256.MaxNative(Vector256.MaxNative(a0, a1), Vector256.MaxNative(a2, a3)));
             float d = amax / 127f;
             float id = d != 0 ? 1f / d : 0f;
             ref byte block = ref Unsafe.Add(ref ys, i * BlockBytes);
@@ -66,7 +66,7 @@ public static class Q8_0
             float d = amax / 127f;
             float id = d != 0 ? 1f / d : 0f;
             BinaryPrimitives.WriteUInt16LittleEndian(yb, Fp16.FromFloat(d));
-            for (int j = 0; j < BlockSize; j++) yb[2 + j] = (byte)(sbyte)Quant.RoundAwayFromZero(xb[j] * id);
+            for (int j = 0; j < BlockSize; j++) yb[2 + j] = (byte)Quant.ToInt8(Quant.RoundAwayFromZero(xb[j] * id));
         }
         return -1;
     }
@@ -104,7 +104,7 @@ public static class Q8_0
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float HorizontalMax(Vector256<float> v)
     {
-        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        var m = Vector128.MaxNative(v.GetLower(), v.GetUpper());
         return MathF.Max(MathF.Max(m[0], m[1]), MathF.Max(m[2], m[3]));
     }
 
