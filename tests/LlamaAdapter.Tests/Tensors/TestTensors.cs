@@ -62,6 +62,7 @@ internal static class TestTensors
                         4 => BitConverter.UInt32BitsToSingle(0x7F800001u | (uint)rng.Next(0, 1 << 22)), // signalling NaNs
                         _ => Gaussian(rng) * 70000f, // around fp16's overflow to infinity at 65520
                     }); break;
+                case "ternary": float a = 0.01f + r * 0.003f; Fill(row, _ => rng.Next(3) switch { 0 => -a, 1 => 0f, _ => a }); break;
                 case "float_bit_patterns": Fill(row, _ => BitConverter.UInt32BitsToSingle((uint)rng.NextInt64(0, 1L << 32))); break;
                 default: throw new ArgumentException(kind);
             }
