@@ -1,3 +1,4 @@
+using LlamaAdapter.Training.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,7 +33,7 @@ public static class GatedPromptAttention
     {
         double scale = 1 / Math.Sqrt(q.shape[3]);
         var scores = matmul(q, promptKeys.transpose(2, 3)) * scale;                  // [B, H, T, L]
-        var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
+        var probs = scores.softmax(-1, Precision.AtLeastFloat32(q.dtype)).to(q.dtype);
         var gated = gate.view(1, -1, 1, 1) * probs;
         return matmul(gated, promptValues);                                           // [B, H, T, d]
     }

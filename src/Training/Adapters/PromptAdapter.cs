@@ -64,7 +64,7 @@ public sealed class PromptAdapter : nn.Module
                 // nn.Embedding(L·K, dim) default init N(0,1) (NL :333); the prefix baseline uses the same prompts
                 // (seed-code §1.6: random_init only switches the attention formula).
                 prompts = new Parameter(empty(config.Layers, config.PromptLength, model.Dim, dtype: dtype, device: device));
-                nn.init.normal_(prompts, 0, 1, generator);
+                ParameterInit.Normal(prompts, generator);
             }
         }
         // typ_gate "random" is zeros(1, H, 1, 1) (NL :84-93): tanh(0) = 0, the model starts exactly as the base.

@@ -32,20 +32,20 @@ public sealed class PromptHyperNetwork : nn.Module<Tensor, Tensor>
         layer_embed = new Parameter(empty(nLayers, e, dtype: dtype, device: device));
         using (no_grad())
         {
-            nn.init.normal_(layer_embed, 0, 1, generator);
+            ParameterInit.Normal(layer_embed, generator);
             if (config.HyperHidden > 0)
             {
                 // PyTorch Linear default: kaiming_uniform(a=√5) gives U(±1/√fan_in) for the weight, and the bias
                 // is U(±1/√fan_in) too; fan_in = 64, so U(±0.125) (seed-code §1.3).
                 linear1 = nn.Linear(e, hidden, hasBias: true, device: device, dtype: dtype);
                 double b1 = 1 / Math.Sqrt(e);
-                nn.init.uniform_(linear1.weight!, -b1, b1, generator);
-                nn.init.uniform_(linear1.bias!, -b1, b1, generator);
+                ParameterInit.Uniform(linear1.weight!, b1, generator);
+                ParameterInit.Uniform(linear1.bias!, b1, generator);
             }
             // hyperfanin_init_weight(prompt, hidden, dim) (NL :199-202, :246): U(±1e-3·√(3/(hidden·dim))), bias 0,
             // so the generated prompts start near 1e-5 rather than N(0,1).
             prompt = nn.Linear(hidden, (long)dim * promptLength, hasBias: true, device: device, dtype: dtype);
-            nn.init.uniform_(prompt.weight!, -HyperFanInBound(hidden, dim), HyperFanInBound(hidden, dim), generator);
+            ParameterInit.Uniform(prompt.weight!, HyperFanInBound(hidden, dim), generator);
             nn.init.zeros_(prompt.bias!);
         }
         register_parameter(nameof(layer_embed), layer_embed);

@@ -20,7 +20,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var xf = x.to(ScalarType.Float32);
+        var xf = x.to(Precision.AtLeastFloat32(x.dtype));
         var normed = (xf * rsqrt(xf.pow(2).mean([-1], keepdim: true) + eps)).to(x.dtype);
         return (normed * weight).MoveToOuterDisposeScope();
     }

@@ -55,9 +55,9 @@ public sealed class Rotary(int headDim, double theta, RopeScaling? scaling, Rope
     public Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         var (b, t, h, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        var xf = x.to(ScalarType.Float32);
-        var c = cos.view(1, t, 1, d / 2);
-        var s = sin.view(1, t, 1, d / 2);
+        var xf = x.to(Precision.AtLeastFloat32(x.dtype));
+        var c = cos.view(1, t, 1, d / 2).to(xf.dtype);
+        var s = sin.view(1, t, 1, d / 2).to(xf.dtype);
         Tensor rotated;
         if (layout == RopeLayout.Interleaved)
         {

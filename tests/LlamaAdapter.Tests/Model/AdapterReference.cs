@@ -71,9 +71,9 @@ internal static class AdapterReference
         using var _ = no_grad();
         foreach (var (name, t) in a.named_parameters())
         {
-            if (name == "gates") nn.init.uniform_(t, -1.5, 1.5, gen);
-            if (name == "hyper.prompt.weight") nn.init.uniform_(t, -0.3, 0.3, gen);
-            if (name == "hyper.prompt.bias") nn.init.uniform_(t, -0.5, 0.5, gen);
+            // rand with a generator, not nn.init.uniform_ (which ignores it in TorchSharp 0.107).
+            double bound = name switch { "gates" => 1.5, "hyper.prompt.weight" => 0.3, "hyper.prompt.bias" => 0.5, _ => 0 };
+            if (bound > 0) t.copy_(rand(t.shape, t.dtype, generator: gen) * (2 * bound) - bound);
         }
     }
 
