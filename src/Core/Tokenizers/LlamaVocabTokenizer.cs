@@ -27,6 +27,7 @@ public sealed class LlamaVocabTokenizer : ITokenizer
     private readonly byte[][] _pieceBytes;  // id -> its UTF-8 rendering, as llama.cpp's token_to_piece(special = false)
     private readonly int[] _userDefined;    // user-defined ids, longest text first (llama.cpp's partition order)
     private IComparer<(float Score, int Left)> _bigramOrder = BigramOrder.Leftmost;
+    private readonly string _source;
 
     public int VocabSize => _tokens.Length;
     public int BosId { get; }
@@ -38,9 +39,10 @@ public sealed class LlamaVocabTokenizer : ITokenizer
     public bool AddEosDefault { get; }
     public bool AddSpacePrefix { get; }
 
-    private LlamaVocabTokenizer(string[] tokens, float[] scores, LlamaTokenType[] types, int bos, int eos, int unk, int pad,
+    private LlamaVocabTokenizer(string source, string[] tokens, float[] scores, LlamaTokenType[] types, int bos, int eos, int unk, int pad,
                                 bool addBos, bool addEos, bool addSpacePrefix, Dictionary<string, int> ids)
     {
+        _source = source;
         _tokens = tokens;
         _scores = scores;
         _types = types;
@@ -112,7 +114,7 @@ public sealed class LlamaVocabTokenizer : ITokenizer
         bool addSpace = Flag(md, where, GgufTokenizerKeys.AddSpacePrefix, true);
         if (addBos && bos < 0) throw new BadInputException($"{where}: {GgufTokenizerKeys.AddBos} is true, but {GgufTokenizerKeys.BosId} is not set");
         if (addEos && eos < 0) throw new BadInputException($"{where}: {GgufTokenizerKeys.AddEos} is true, but {GgufTokenizerKeys.EosId} is not set");
-        return new LlamaVocabTokenizer(tokens, scores, types, bos, eos, unk, pad, addBos, addEos, addSpace, ids);
+        return new LlamaVocabTokenizer(where, tokens, scores, types, bos, eos, unk, pad, addBos, addEos, addSpace, ids);
     }
 
     public static LlamaVocabTokenizer FromSentencePiece(SentencePieceModel model) => FromGguf(GgufTokenizerMetadata.FromSentencePiece(model));
@@ -123,7 +125,7 @@ public sealed class LlamaVocabTokenizer : ITokenizer
     /// take the leftmost. Only for tests: it shows that this order is the only difference from ML.Tokenizers.
     /// </summary>
     internal LlamaVocabTokenizer WithRightmostTieBreak() =>
-        new(_tokens, _scores, _types, BosId, EosId, UnkId, PadId, AddBosDefault, AddEosDefault, AddSpacePrefix,
+        new(_source, _tokens, _scores, _types, BosId, EosId, UnkId, PadId, AddBosDefault, AddEosDefault, AddSpacePrefix,
             new Dictionary<string, int>(Enumerable.Range(0, _tokens.Length).Select(i => KeyValuePair.Create(_tokens[i], i)), StringComparer.Ordinal))
         { _bigramOrder = BigramOrder.Rightmost };
 
@@ -210,7 +212,7 @@ public sealed class LlamaVocabTokenizer : ITokenizer
                 if (text.Length == 6 && text.StartsWith("<0x", StringComparison.Ordinal) && text[5] == '>'
                     && byte.TryParse(text.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b))
                     return [b];
-                throw new BadInputException($"token {id} '{text}' has type BYTE, expected its text to be <0xXX> with two hex digits");
+                throw new BadInputException($"{_source}: {GgufTokenizerKeys.Tokens}[{id}] '{text}' has type BYTE, expected its text to be <0xXX> with two hex digits");
             default:
                 return []; // control, unknown, unused and undefined tokens render as nothing without special = true
         }
