@@ -152,7 +152,7 @@ public class TokenizerAgreementTests
     }
 
     /// <summary>The generator: ASCII, Latin, general BMP and astral characters, controls, spaces, newlines and runs of a repeated character (ties).</summary>
-    private static Gen<string> RandomText()
+    internal static Gen<string> RandomText()
     {
         // Surrogates are not generated alone: an astral code point is one generated "character" (a pair).
         var ch = Gen.Frequency(
