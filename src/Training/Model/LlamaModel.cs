@@ -30,6 +30,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     {
         Config = config.Validate("LlamaModel");
         Options = options;
+        Rotary.Check(config.RopeScaling);
         rotary = new Rotary(config.HeadDim, config.RopeTheta, config.RopeScaling, options.Layout);
         tok_embeddings = new FrozenEmbedding(weights.Take("tok_embeddings.weight", config.VocabSize, config.Dim));
         layers = new ModuleList<TransformerBlock>();
