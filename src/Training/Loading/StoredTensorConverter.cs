@@ -17,8 +17,9 @@ public static unsafe class StoredTensorConverter
     /// <summary>At most this many bytes of a staging chunk (and of each span handed around).</summary>
     public const long ChunkBytes = 16L << 20;
 
-    public static Tensor ToTorch(StoredTensor t, byte* data, long length, ScalarType dtype)
+    public static Tensor ToTorch(StoredTensor t, byte* data, long length, ScalarType dtype, long chunkBytes = ChunkBytes)
     {
+        if (chunkBytes <= 0) throw new ArgumentOutOfRangeException(nameof(chunkBytes), chunkBytes, "expected > 0");
         if (length != t.ByteSize) throw new ArgumentException($"tensor '{t.FileName}': {length} bytes given, {t.ByteSize} declared");
         long rows = t.Rows, rowLength = t.RowLength;
         long rowBytes = rows == 0 ? 0 : t.ByteSize / rows;
@@ -32,7 +33,7 @@ public static unsafe class StoredTensorConverter
         if (stored == dtype)
         {
             // Same encoding: bytes straight from the mapping into the tensor.
-            long step = Math.Max(1, ChunkBytes / Math.Max(rowBytes, 1));
+            long step = Math.Max(1, chunkBytes / Math.Max(rowBytes, 1));
             for (long r = 0; r < rows; r += step)
             {
                 long n = Math.Min(step, rows - r);
@@ -44,7 +45,7 @@ public static unsafe class StoredTensorConverter
         // Staging chunk of the stored dtype (plain floats) or float32 (quantized), reused for every chunk.
         ScalarType stage = stored ?? ScalarType.Float32;
         long stageRowBytes = rowLength * ElementSize(stage);
-        long rowsPerChunk = Math.Max(1, ChunkBytes / Math.Max(Math.Max(stageRowBytes, rowLength * outSize), 1));
+        long rowsPerChunk = Math.Max(1, chunkBytes / Math.Max(Math.Max(stageRowBytes, rowLength * outSize), 1));
         var staging = empty(Math.Min(rowsPerChunk, rows), rowLength, dtype: stage);
         for (long r = 0; r < rows; r += rowsPerChunk)
         {
