@@ -48,28 +48,40 @@ public static class TinyLlamaFactory
         return new TinyLlamaWeights(config, data, shapes);
     }
 
-    /// <summary>config.json + model.safetensors in transformers' names, wq/wk rows permuted to the half-split layout.</summary>
-    public static void WriteHuggingFace(TinyLlamaWeights w, string dir, SafetensorsDType dtype = SafetensorsDType.F32)
+    /// <summary>
+    /// config.json + model.safetensors in transformers' names, wq/wk rows permuted to the half-split layout; with
+    /// <paramref name="shards"/> &gt; 1, model-0000k-of-0000n.safetensors and model.safetensors.index.json as save_pretrained shards.
+    /// </summary>
+    public static void WriteHuggingFace(TinyLlamaWeights w, string dir, SafetensorsDType dtype = SafetensorsDType.F32, int shards = 1)
     {
         if (dtype is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw new ArgumentException($"dtype {dtype}: expected F32, F16 or BF16", nameof(dtype));
+        ArgumentOutOfRangeException.ThrowIfLessThan(shards, 1);
         Directory.CreateDirectory(dir);
         var c = w.Config;
         var names = w.Data.Keys.ToList();
-        var decls = names.Select(n => new SafetensorsTensorDecl(TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.HuggingFace), dtype, w.Shapes[n]));
-        using (var writer = new SafetensorsWriter(Path.Combine(dir, SafetensorsModel.SingleFileName), decls.ToList(), new Dictionary<string, string> { ["format"] = "pt" }))
+        string Hf(string n) => TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.HuggingFace);
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        int perShard = (names.Count + shards - 1) / shards;
+        for (int s = 0; s < shards; s++)
         {
-            foreach (var n in names)
+            var part = names.Skip(s * perShard).Take(perShard).ToList();
+            string file = shards == 1 ? SafetensorsModel.SingleFileName : $"model-{s + 1:00000}-of-{shards:00000}.safetensors";
+            using var writer = new SafetensorsWriter(Path.Combine(dir, file), part.Select(n => new SafetensorsTensorDecl(Hf(n), dtype, w.Shapes[n])).ToList(),
+                                                     new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var n in part)
             {
                 byte[] bytes = Encode(w.Data[n], dtype switch { SafetensorsDType.F16 => GgmlType.F16, SafetensorsDType.BF16 => GgmlType.BF16, _ => GgmlType.F32 });
                 var id = TensorNames.Parse(n, TensorNaming.Meta);
                 int rows = (int)w.Shapes[n][0];
                 if (id.Kind == LlamaTensor.AttnQ) bytes = RotaryPermutation.MetaToHf(bytes, rows, c.NHeads);
                 else if (id.Kind == LlamaTensor.AttnK) bytes = RotaryPermutation.MetaToHf(bytes, rows, c.NKvHeads);
-                writer.WriteTensor(TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.HuggingFace), bytes);
+                writer.WriteTensor(Hf(n), bytes);
+                weightMap[Hf(n)] = file;
             }
             writer.Commit();
         }
+        if (shards > 1) WriteAtomically(Path.Combine(dir, SafetensorsModel.IndexFileName), JsonSerializer.SerializeToUtf8Bytes(new { metadata = new { }, weight_map = weightMap }));
         WriteAtomically(Path.Combine(dir, "config.json"), HfConfigJson(c, dtype));
     }
 
@@ -85,8 +97,12 @@ public static class TinyLlamaFactory
         GgmlType TypeOf(string n) => w.Shapes[n].Length == 1 ? GgmlType.F32 : type;
         var specs = names.Select(n => new GgufTensorSpec(TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.Gguf), TypeOf(n),
                                                          w.Shapes[n].Reverse().ToArray())).ToList(); // row-major → ne
+        // Llama-3 scaling is no metadata key in llama.cpp: convert_hf_to_gguf stores the per-frequency factors.
+        float[]? ropeFactors = w.Config.RopeScaling is { Type: RopeScalingType.Llama3 } ? w.Config.Llama3RopeFactors() : null;
+        if (ropeFactors is not null) specs.Add(new GgufTensorSpec("rope_freqs.weight", GgmlType.F32, [ropeFactors.Length]));
         using var writer = GgufWriter.Create(path, md, specs);
         foreach (var n in names) writer.WriteTensor(TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.Gguf), Encode(w.Data[n], TypeOf(n), w.Shapes[n][^1]));
+        if (ropeFactors is not null) writer.WriteTensor("rope_freqs.weight", MemoryMarshal.AsBytes(ropeFactors.AsSpan()));
         writer.Commit();
     }
 
@@ -119,6 +135,19 @@ public static class TinyLlamaFactory
             j.WriteNumber("rms_norm_eps", c.NormEps);
             j.WriteNumber("rope_theta", c.RopeTheta);
             j.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
+            if (c.RopeScaling is { Type: not RopeScalingType.None } rs)
+            {
+                j.WriteStartObject("rope_scaling");
+                j.WriteString("rope_type", rs.Type == RopeScalingType.Linear ? "linear" : "llama3");
+                j.WriteNumber("factor", rs.Factor);
+                if (rs.Type == RopeScalingType.Llama3)
+                {
+                    j.WriteNumber("low_freq_factor", rs.LowFreqFactor);
+                    j.WriteNumber("high_freq_factor", rs.HighFreqFactor);
+                    j.WriteNumber("original_max_position_embeddings", rs.OriginalContextLength);
+                }
+                j.WriteEndObject();
+            }
             j.WriteString("torch_dtype", dtype switch { SafetensorsDType.F16 => "float16", SafetensorsDType.BF16 => "bfloat16", _ => "float32" });
             j.WriteEndObject();
         }

@@ -1,4 +1,5 @@
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Config;
 using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Training.Loading;
@@ -106,6 +107,16 @@ public class LoadingBadInputTests(LoadingFiles files) : IClassFixture<LoadingFil
         string gguf = files.P("surplus.gguf");
         TinyLlamaFactory.WriteGguf(fewer, gguf);
         Assert.Contains("'blk.1.attn_norm.weight' belongs to layer 1, but the configuration has 1 layers", Refusal(gguf));
+    }
+
+    [Fact]
+    public void UnknownRopeFactors_AreRefused()
+    {
+        // Factors from a Llama-3 scaling that is not a published one (factor 3) cannot be turned back into parameters.
+        var odd = TinyLlamaFactory.Create(TinyLlamaFactory.DefaultConfig() with { RopeScaling = new(RopeScalingType.Llama3, 3.0, 1.0, 4.0, 8192) }, seed: 2);
+        string gguf = files.P("odd-rope.gguf");
+        TinyLlamaFactory.WriteGguf(odd, gguf);
+        Assert.Contains("'rope_freqs.weight' holds rope factors", Refusal(gguf));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LlamaAdapter.Core.Config;
+using LlamaAdapter.Core.Formats.Meta;
 using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Tests.Formats;
@@ -43,7 +44,7 @@ public sealed class LoadingFiles : IDisposable
     public string P(string name) => Path.Combine(Root.FullName, name);
 
     /// <summary>params.json whose Meta FFN rule gives the factory's 96 (multiple_of 32, ffn_dim_multiplier 0.5) + consolidated.00.pth.</summary>
-    public static void WriteMeta(TinyLlamaWeights w, string dir, IEnumerable<string>? skip = null)
+    public static void WriteMeta(TinyLlamaWeights w, string dir, IEnumerable<string>? skip = null, int shards = 1)
     {
         var c = w.Config;
         Assert.Equal(c.FfnDim, LlamaConfig.MetaFfnDim(c.Dim, 32, 0.5));
@@ -51,9 +52,28 @@ public sealed class LoadingFiles : IDisposable
         File.WriteAllText(Path.Combine(dir, "params.json"), string.Create(CultureInfo.InvariantCulture,
             $$"""{"dim": {{c.Dim}}, "n_layers": {{c.NLayers}}, "n_heads": {{c.NHeads}}, "n_kv_heads": {{c.NKvHeads}}, "multiple_of": 32, "ffn_dim_multiplier": 0.5, "norm_eps": {{c.NormEps:R}}, "rope_theta": {{c.RopeTheta:R}}, "vocab_size": -1}"""));
         var skipped = skip?.ToHashSet() ?? [];
-        var tensors = w.Data.Where(kv => !skipped.Contains(kv.Key))
-            .Select(kv => (kv.Key, w.Shapes[kv.Key], SafetensorsDType.F32, TinyLlamaFactory.Encode(kv.Value, GgmlType.F32)));
-        File.WriteAllBytes(Path.Combine(dir, "consolidated.00.pth"), MetaFixture.Checkpoint(tensors));
+        for (int s = 0; s < shards; s++)
+        {
+            var tensors = w.Data.Where(kv => !skipped.Contains(kv.Key)).Select(kv => Shard(kv.Key, kv.Value, w.Shapes[kv.Key], s, shards))
+                .Select(t => (t.Name, t.Shape, SafetensorsDType.F32, TinyLlamaFactory.Encode(t.Values, GgmlType.F32)));
+            File.WriteAllBytes(Path.Combine(dir, $"consolidated.{s:00}.pth"), MetaFixture.Checkpoint(tensors));
+        }
+    }
+
+    // Model-parallel rank s of n as Meta saved it: 1-D tensors replicated, 2-D split along MetaCheckpoint.ConcatAxis
+    // (tok_embeddings, wo, w2 by columns; the rest by rows), uneven splits allowed.
+    private static (string Name, long[] Shape, float[] Values) Shard(string name, float[] v, long[] shape, int s, int n)
+    {
+        if (n == 1 || shape.Length == 1) return (name, shape, v);
+        int axis = MetaCheckpoint.ConcatAxis(name);
+        long rows = shape[0], cols = shape[1], size = shape[axis];
+        long lo = size * s / n, hi = size * (s + 1) / n;
+        var part = new List<float>();
+        for (long r = 0; r < rows; r++)
+            for (long c = 0; c < cols; c++)
+                if ((axis == 0 ? r : c) is var k && k >= lo && k < hi) part.Add(v[r * cols + c]);
+        long[] partShape = axis == 0 ? [hi - lo, cols] : [rows, hi - lo];
+        return (name, partShape, part.ToArray());
     }
 
     /// <summary>The ground truth: the factory's weights handed to the model directly (Meta layout, no file in between).</summary>
