@@ -122,6 +122,13 @@ public sealed class LlamaVocabTokenizer : ITokenizer
 
     public static LlamaVocabTokenizer FromSentencePiece(SentencePieceModel model) => FromGguf(GgufTokenizerMetadata.FromSentencePiece(model));
 
+    /// <summary>The tokenizer of a GGUF file (a model or a vocab-only file); only the header is read.</summary>
+    public static LlamaVocabTokenizer FromGgufFile(string path)
+    {
+        using var reader = GgufReader.Open(path);
+        return FromGguf(reader.Metadata);
+    }
+
     /// <summary>
     /// A copy that breaks score ties between overlapping pairs rightmost-first, as Microsoft.ML.Tokenizers 2.0.1
     /// does (its SymbolPair.CompareTo orders equal scores by descending left index), where SentencePiece and llama.cpp
