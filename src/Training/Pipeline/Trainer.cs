@@ -36,6 +36,7 @@ public sealed partial class Trainer : IDisposable
     private readonly string _baseFingerprint;
     private readonly Device _device;
     private readonly List<(string Name, Parameter Param)> _trainable;   // in the optimizer's state order
+    private readonly Func<IReadOnlyDictionary<int, float[]>>? _gateReader;
     private readonly List<(int Layer, Parameter Param)> _gates;
     private readonly AdamW _optimizer;
     private readonly LearningRateSchedule _schedule;
@@ -54,8 +55,14 @@ public sealed partial class Trainer : IDisposable
     private static partial Regex LayerIndex();
 
     /// <param name="adapter">The adapter's configuration, kept in every checkpoint and in the extracted adapter file.</param>
-    public Trainer(nn.Module<Tensor, Tensor> model, TrainingData data, TrainerOptions options, IReadOnlyDictionary<string, string> adapter)
+    /// <param name="gateReader">
+    /// The gate values per absolute layer index for the metrics log; without it, trainable parameters named
+    /// <c>layers.{i}.….gate</c> (the reference's naming) are reported.
+    /// </param>
+    public Trainer(nn.Module<Tensor, Tensor> model, TrainingData data, TrainerOptions options, IReadOnlyDictionary<string, string> adapter,
+                   Func<IReadOnlyDictionary<int, float[]>>? gateReader = null)
     {
+        _gateReader = gateReader;
         options.Validate();
         _model = model;
         _data = data;
@@ -282,6 +289,8 @@ public sealed partial class Trainer : IDisposable
 
     private Dictionary<string, float[]>? GateValues()
     {
+        if (_gateReader is not null)
+            return _gateReader().ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value);
         if (_gates.Count == 0) return null;
         var d = new Dictionary<string, float[]>();
         foreach (var (layer, p) in _gates)
