@@ -184,3 +184,35 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains("data_offsets", Assert.Throws<BadInputException>(() => TensorFile.Read(p)).Message);
     }
 }
+
+public sealed class ClippingTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("clip-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Clip_ScalesTheGradientAdamSees_AndTheLogKeepsThePreClipNorm()
+    {
+        var records = Enumerable.Range(0, 8).Select(i => new AlpacaExample($"Q{i}", "", $"A{i}")).ToList();
+        var data = TrainingData.FromAlpaca(records, new AlpacaEncoder(new ByteTokenizer(), 160), DataSplit.Create(8, validationCount: 0));
+        var o = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = 2, AccumSteps = 1, BaseLr = 1.0 };
+        double Run(double? clip, string name, out TrainingCheckpoint ckpt)
+        {
+            manual_seed(5);
+            using var m = new TinyGatedLm();
+            using var t = new Trainer(m, data, o with { ClipNorm = clip }, new Dictionary<string, string>());
+            using var cts = new CancellationTokenSource();
+            var r = t.Run(Path.Combine(_dir, name), new SyncProgress<TrainingProgress>(p => cts.Cancel()), cts.Token);
+            ckpt = TrainingCheckpoint.Load(r.LastCheckpoint!);
+            return MetricsLog.Read(Path.Combine(_dir, name, "metrics.jsonl"))[0].GradNorm!.Value;
+        }
+        double free = Run(null, "free", out var unclipped);
+        double clipped = Run(1e-3, "clip", out var c);
+        Assert.Equal(free, clipped, 6);                                                   // logged before clipping
+        Assert.True(free > 1e-2);
+        // exp_avg after one step = (1 − β1)·g, so its global norm is 0.1·|g| unclipped and 0.1·1e-3 clipped.
+        double Norm(TrainingCheckpoint k) => Math.Sqrt(k.Optimizer.Values.Sum(s => s.ExpAvg.AsFloats().Sum(x => (double)x * x)));
+        Assert.Equal(0.1 * free, Norm(unclipped), 0.1 * free * 1e-5);
+        Assert.Equal(0.1 * 1e-3, Norm(c), 1e-9);
+    }
+}
