@@ -1,7 +1,6 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Formats.Safetensors;
 
 namespace LlamaAdapter.Training.Checkpoints;
 
@@ -17,126 +16,52 @@ public sealed record StoredTensor(string Name, string DType, long[] Shape, byte[
 }
 
 /// <summary>
-/// Named tensors and string metadata in the safetensors layout (u64 header size, JSON header with
-/// dtype/shape/data_offsets and __metadata__, then the data). The training checkpoint and the extracted adapter use
-/// only this class for their bytes, so it can be swapped for the shared safetensors reader/writer in one place.
+/// Named tensors and string metadata as a safetensors file, through the shared reader and writer (atomic write,
+/// validated header). The training checkpoint and the extracted adapter go through this class only.
 /// </summary>
 public static class TensorFile
 {
-    private static readonly Dictionary<string, int> ElementSize = new() { ["F32"] = 4, ["I64"] = 8, ["I32"] = 4, ["U8"] = 1 };
-    private const long MaxHeaderBytes = 100_000_000;
+    private static SafetensorsDType DTypeOf(StoredTensor t) => t.DType switch
+    {
+        "F32" => SafetensorsDType.F32,
+        "I64" => SafetensorsDType.I64,
+        "I32" => SafetensorsDType.I32,
+        "U8" => SafetensorsDType.U8,
+        _ => throw new ArgumentException($"{t.Name}: dtype {t.DType} is not one of F32, I64, I32, U8"),
+    };
 
     /// <summary>Writes a temporary file beside <paramref name="path"/> and moves it over: a reader never sees half a file.</summary>
     public static void Write(string path, IReadOnlyList<StoredTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
-        using var headerStream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(headerStream))
+        foreach (var t in tensors)
         {
-            json.WriteStartObject();
-            json.WriteStartObject("__metadata__");
-            foreach (var (k, v) in metadata) json.WriteString(k, v);
-            json.WriteEndObject();
-            long offset = 0;
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var t in tensors)
-            {
-                if (!ElementSize.TryGetValue(t.DType, out int size)) throw new ArgumentException($"{t.Name}: dtype {t.DType} is not one of F32, I64, I32, U8");
-                if (t.Name == "__metadata__" || !names.Add(t.Name)) throw new ArgumentException($"tensor name '{t.Name}' is reserved or repeated");
-                long count = t.Shape.Aggregate(1L, (a, d) => checked(a * d));
-                if (count * size != t.Data.Length) throw new ArgumentException($"{t.Name}: {t.Data.Length} bytes for shape [{string.Join(", ", t.Shape)}] of {t.DType}");
-                json.WriteStartObject(t.Name);
-                json.WriteString("dtype", t.DType);
-                json.WriteStartArray("shape");
-                foreach (long d in t.Shape) json.WriteNumberValue(d);
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + t.Data.Length);
-                json.WriteEndArray();
-                json.WriteEndObject();
-                offset += t.Data.Length;
-            }
-            json.WriteEndObject();
+            long bytes = t.Shape.Aggregate(1L, (a, d) => checked(a * d)) * DTypeOf(t).ElementSize();
+            if (bytes != t.Data.Length) throw new ArgumentException($"{t.Name}: {t.Data.Length} bytes for shape [{string.Join(", ", t.Shape)}] of {t.DType}");
         }
-        // The spec lets the header be padded with spaces; 8-byte alignment keeps the data section aligned.
-        while (headerStream.Length % 8 != 0) headerStream.WriteByte((byte)' ');
-
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerStream.Length);
-                fs.Write(len);
-                headerStream.Position = 0;
-                headerStream.CopyTo(fs);
-                foreach (var t in tensors) fs.Write(t.Data);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var w = new SafetensorsWriter(path, tensors.Select(t => new SafetensorsTensorDecl(t.Name, DTypeOf(t), t.Shape)), metadata);
+        foreach (var t in tensors) w.WriteTensor(t.Name, t.Data);
+        w.Commit();
     }
 
+    /// <summary>All tensors (copied out of the mapping) and the metadata; only F32, I64, I32 and U8 tensors are accepted.</summary>
     public static (Dictionary<string, StoredTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         if (!File.Exists(path)) throw new BadInputException($"{path}: file not found");
-        byte[] bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw new BadInputException($"{path}: {bytes.Length} bytes; expected at least the 8-byte header size");
-        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerLen > MaxHeaderBytes || 8 + (long)headerLen > bytes.Length)
-            throw new BadInputException($"{path}: header size (bytes 0..8) is {headerLen}; expected at most {Math.Min(MaxHeaderBytes, bytes.Length - 8)}");
-        long dataStart = 8 + (long)headerLen;
-        long dataSize = bytes.Length - dataStart;
-
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes.AsMemory(8, (int)headerLen)); }
-        catch (JsonException e) { throw new BadInputException($"{path}: header (bytes 8..{dataStart}) is not valid JSON: {e.Message}", e); }
-        using (doc)
+        using var r = SafetensorsReader.Open(path);
+        var tensors = new Dictionary<string, StoredTensor>(StringComparer.Ordinal);
+        foreach (var info in r.Tensors)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new BadInputException($"{path}: header is a {doc.RootElement.ValueKind}; expected a JSON object");
-            var tensors = new Dictionary<string, StoredTensor>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
+            string dtype = info.DType switch
             {
-                if (p.Name == "__metadata__")
-                {
-                    if (p.Value.ValueKind != JsonValueKind.Object) throw new BadInputException($"{path}: header field __metadata__ is a {p.Value.ValueKind}; expected an object of strings");
-                    foreach (var m in p.Value.EnumerateObject())
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
-                            : throw new BadInputException($"{path}: header field __metadata__.{m.Name} is a {m.Value.ValueKind}; expected a string");
-                    continue;
-                }
-                tensors[p.Name] = ReadEntry(path, p.Name, p.Value, bytes, dataStart, dataSize);
-            }
-            return (tensors, metadata);
+                SafetensorsDType.F32 => "F32",
+                SafetensorsDType.I64 => "I64",
+                SafetensorsDType.I32 => "I32",
+                SafetensorsDType.U8 => "U8",
+                var d => throw new BadInputException($"{path}: tensor '{info.Name}' field dtype: {d}; expected F32, I64, I32 or U8"),
+            };
+            tensors[info.Name] = new StoredTensor(info.Name, dtype, info.Shape, r.GetBytes(info.Name).ToArray());
         }
-    }
-
-    private static StoredTensor ReadEntry(string path, string name, JsonElement e, byte[] bytes, long dataStart, long dataSize)
-    {
-        BadInputException Bad(string field, string problem) => new($"{path}: tensor '{name}' field {field}: {problem}");
-        if (e.ValueKind != JsonValueKind.Object) throw Bad("(entry)", $"is a {e.ValueKind}; expected an object");
-        string dtype = e.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : throw Bad("dtype", "missing; expected a string");
-        if (!ElementSize.TryGetValue(dtype, out int size)) throw Bad("dtype", $"'{dtype}'; expected F32, I64, I32 or U8");
-        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad("shape", "missing; expected an array");
-        var shape = sh.EnumerateArray().Select((d, i) => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v >= 0 ? v
-            : throw Bad("shape", $"dimension {i} is {d.GetRawText()}; expected a non-negative integer")).ToArray();
-        if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
-            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
-            throw Bad("data_offsets", "missing; expected [begin, end]");
-        long count;
-        try { count = shape.Aggregate(1L, (a, d) => checked(a * d)); }
-        catch (OverflowException) { throw Bad("shape", "element count overflows"); }
-        if (begin < 0 || end < begin || end > dataSize) throw Bad("data_offsets", $"[{begin}, {end}] is outside the data section of {dataSize} bytes");
-        if (end - begin != count * size) throw Bad("data_offsets", $"span of {end - begin} bytes; expected {count * size} for shape [{string.Join(", ", shape)}] of {dtype}");
-        return new StoredTensor(name, dtype, shape, bytes.AsSpan((int)(dataStart + begin), (int)(end - begin)).ToArray());
+        return (tensors, new Dictionary<string, string>(r.Metadata, StringComparer.Ordinal));
     }
 }

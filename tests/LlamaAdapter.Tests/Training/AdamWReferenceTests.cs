@@ -23,8 +23,7 @@ public sealed class AdamWReferenceTests : IDisposable
         var o = new TrainerOptions { Epochs = 2, WarmupEpochs = 0.5, BatchSize = 2, AccumSteps = 2, BaseLr = 2.0, WeightDecay = 0.1, Seed = 3 };
 
         // The trainer: snapshot the parameters after steps 1 and 2.
-        manual_seed(11);
-        using var trained = new TinyGatedLm();
+        using var trained = new TinyGatedLm(11);
         var snapshots = new List<Dictionary<string, float[]>>();
         var lrs = new List<double>();
         using var cts = new CancellationTokenSource();
@@ -40,8 +39,7 @@ public sealed class AdamWReferenceTests : IDisposable
         Assert.Equal(o.PeakLr * (2.0 / 8) / 0.5, lrs[1], 15);      // e = 2 batches of 8
 
         // By hand.
-        manual_seed(11);
-        using var manual = new TinyGatedLm();
+        using var manual = new TinyGatedLm(11);
         var trainable = manual.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         var p64 = trainable.ToDictionary(p => p.name, p => p.parameter.detach().data<float>().ToArray().Select(v => (double)v).ToArray());
         var m = p64.ToDictionary(kv => kv.Key, kv => new double[kv.Value.Length]);

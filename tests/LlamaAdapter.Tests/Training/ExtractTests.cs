@@ -15,8 +15,7 @@ public sealed class ExtractTests : IDisposable
     {
         var records = Enumerable.Range(0, 8).Select(i => new AlpacaExample($"Q{i}", "", $"A{i}")).ToList();
         var data = TrainingData.FromAlpaca(records, new AlpacaEncoder(new ByteTokenizer(), 160), DataSplit.Create(8, validationCount: 2));
-        manual_seed(7);
-        using var m = new TinyGatedLm();
+        using var m = new TinyGatedLm(7);
         var adapter = new Dictionary<string, string> { ["kind"] = "linear", ["prompt_len"] = "3", ["layers"] = "1" };
         using var t = new Trainer(m, data, new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 2, AccumSteps = 1, BaseLr = 1.0 }, adapter);
         var result = t.Run(Path.Combine(_dir, "run"));
@@ -44,10 +43,8 @@ public sealed class ExtractTests : IDisposable
     [Fact]
     public void Fingerprint_ChangesWithTheFrozenWeights_NotWithTheAdapter()
     {
-        manual_seed(1);
-        using var a = new TinyGatedLm();
-        manual_seed(1);
-        using var b = new TinyGatedLm();
+        using var a = new TinyGatedLm(1);
+        using var b = new TinyGatedLm(1);
         Assert.Equal(BaseModelFingerprint.Compute(a), BaseModelFingerprint.Compute(b));
         using (no_grad())
         {

@@ -43,7 +43,7 @@ public sealed class LossAndGroupsTests
     [Fact]
     public void WeightDecay_OnEveryTrainableTensorOfTwoOrMoreDims_GatesIncluded()
     {
-        using var m = new TinyGatedLm();
+        using var m = new TinyGatedLm(0);
         var (decay, noDecay) = AdamWParamGroups.Split(m.named_parameters());
         Assert.Equal(["adapter_idle", "adapter_proj.weight", "adapter_query.weight", "layers.1.attention.gate"], decay.Select(d => d.Name).Order(StringComparer.Ordinal));
         Assert.Equal(["adapter_proj.bias"], noDecay.Select(d => d.Name));

@@ -23,8 +23,7 @@ public sealed class TrainRunTests : IDisposable
         var settings = new TrainRunSettings(DataFile(20), Path.Combine(_dir, "out"),
             new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 2, AccumSteps = 2, BaseLr = 0.5 },
             MaxSeqLen: 160, MaxExamples: 12, ValidationCount: 4);
-        manual_seed(3);
-        using var m = new TinyGatedLm();
+        using var m = new TinyGatedLm(3);
         var (t, from) = await TrainRun.PrepareAsync(settings, m, new ByteTokenizer(), new Dictionary<string, string>());
         Assert.Null(from);
         using (t)
@@ -46,7 +45,7 @@ public sealed class TrainRunTests : IDisposable
     [Fact]
     public async Task MissingDataFile_IsAUserError()
     {
-        using var m = new TinyGatedLm();
+        using var m = new TinyGatedLm(0);
         var s = new TrainRunSettings(Path.Combine(_dir, "nope.json"), _dir, new TrainerOptions());
         await Assert.ThrowsAsync<FileNotFoundException>(() => TrainRun.PrepareAsync(s, m, new ByteTokenizer(), new Dictionary<string, string>()));
     }

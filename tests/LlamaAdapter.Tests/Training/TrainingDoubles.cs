@@ -53,7 +53,8 @@ internal sealed class TinyGatedLm : nn.Module<Tensor, Tensor>
     private readonly Linear adapter_proj;
     private readonly Parameter adapter_idle;
 
-    public TinyGatedLm(int vocab = 259, int dim = 8, int heads = 2, int promptLen = 3) : base("tiny")
+    /// <summary>Initialised from its own generator: tests run in parallel and must not share torch's global one.</summary>
+    public TinyGatedLm(long seed, int vocab = 259, int dim = 8, int heads = 2, int promptLen = 3) : base("tiny")
     {
         tok_embeddings = nn.Embedding(vocab, dim);
         output = nn.Linear(dim, vocab, hasBias: false);
@@ -62,8 +63,13 @@ internal sealed class TinyGatedLm : nn.Module<Tensor, Tensor>
         adapter_proj = nn.Linear(dim, dim);
         adapter_idle = new Parameter(randn(2, 3));
         RegisterComponents();
-        foreach (var (name, p) in named_parameters())
-            p.requires_grad = name.Contains("adapter") || name.StartsWith("layers.1.", StringComparison.Ordinal);
+        using var g = new Generator(unchecked((ulong)seed));
+        using (no_grad())
+            foreach (var (name, p) in named_parameters())
+            {
+                if (!name.Contains("gate")) p.copy_(randn(p.shape, generator: g));   // gates start at 0
+                p.requires_grad = name.Contains("adapter") || name.StartsWith("layers.1.", StringComparison.Ordinal);
+            }
     }
 
     public override Tensor forward(Tensor ids)
