@@ -13,5 +13,6 @@ var app = builder.Build();
 app.UseFilter(new ExitCodeFilter());
 app.AddCommands<InfoCommand>();
 app.AddCommands<PlotLossCommand>();
+app.AddCommands<InspectCommand>();
 await app.RunAsync();
 return Environment.ExitCode;
