@@ -6,10 +6,13 @@ using static TorchSharp.torch;
 
 namespace LlamaAdapter.Tests.Training;
 
-/// <summary>One id per UTF-8 byte (id = byte + 3); 0 = unk, 1 = BOS, 2 = EOS. Token counts are exact by construction.</summary>
-internal sealed class ByteTokenizer : ITokenizer
+/// <summary>
+/// One id per UTF-8 byte (id = 3 + byte mod (vocab − 3)); 0 = unk, 1 = BOS, 2 = EOS. Token counts are exact by
+/// construction; with the full 259 ids it decodes losslessly.
+/// </summary>
+internal sealed class ByteTokenizer(int vocab = 259) : ITokenizer
 {
-    public int VocabSize => 259;
+    public int VocabSize => vocab;
     public int BosId => 1;
     public int EosId => 2;
     public int UnkId => 0;
@@ -18,7 +21,7 @@ internal sealed class ByteTokenizer : ITokenizer
     {
         var ids = new List<int>();
         if (addBos) ids.Add(BosId);
-        ids.AddRange(Encoding.UTF8.GetBytes(text).Select(b => b + 3));
+        ids.AddRange(Encoding.UTF8.GetBytes(text).Select(b => 3 + b % (vocab - 3)));
         if (addEos) ids.Add(EosId);
         return [.. ids];
     }
