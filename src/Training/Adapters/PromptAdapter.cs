@@ -79,6 +79,9 @@ public sealed class PromptAdapter : nn.Module
     {
         config.Validate(model.NLayers);
         if (config.Kind == AdapterKind.Nonlinear) throw new ArgumentException("FromTensors takes learned prompts, not a hypernetwork");
+        // A missing gate would silently turn gated attention into the joint softmax.
+        if ((gates is null) != (config.Kind == AdapterKind.Prefix))
+            throw new ArgumentException($"{config.Kind} adapter: gates must be {(config.Kind == AdapterKind.Prefix ? "absent" : "given")}");
         return new PromptAdapter(model, config, new Parameter(prompts), null, gates is null ? null : new Parameter(gates))
         {
             RequiredLayout = requiredLayout,

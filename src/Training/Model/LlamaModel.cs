@@ -112,7 +112,9 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
         if (ids.dim() != 2) throw new ArgumentException($"token ids: expected shape [B, T], got [{string.Join(", ", ids.shape)}]");
         if (ids.dtype != ScalarType.Int64) throw new ArgumentException($"token ids: expected int64, got {ids.dtype}");
         if (ids.numel() == 0) throw new ArgumentException("token ids: empty batch");
-        long min = ids.min().item<long>(), max = ids.max().item<long>();
+        using var lo = ids.min();
+        using var hi = ids.max();
+        long min = lo.item<long>(), max = hi.item<long>();
         if (min < 0 || max >= Config.VocabSize)
             throw new ArgumentException($"token ids: values must lie in [0, {Config.VocabSize}), got [{min}, {max}]");
     }

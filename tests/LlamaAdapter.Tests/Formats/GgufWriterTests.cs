@@ -111,4 +111,27 @@ public class GgufWriterTests
         Refused(new GgufMetadata(), [new("x", GgmlType.F32, [1]), new("x", GgmlType.F32, [1])], "duplicate");
         Refused(new GgufMetadata(), [new(new string('n', 64), GgmlType.F32, [1])], "at most 63");
     }
+
+    [Fact]
+    public void WriteHeader_AloneGivesTheLayout_ThatCreateWrites()
+    {
+        using var dir = new TempDir();
+        string full = dir.File("full.gguf"), sparse = dir.File("sparse.gguf");
+        var metadata = GgufFixtures.AllValueTypes(64);
+        GgufFixtures.Write(full, metadata, GgufFixtures.MixedTensors());
+        GgufFileLayout layout;
+        using (var f = new FileStream(sparse, FileMode.CreateNew, FileAccess.Write))
+        {
+            layout = GgufWriter.WriteHeader(f, metadata, GgufFixtures.MixedTensors());
+            Assert.Equal(layout.DataOffset, f.Position);
+            f.SetLength(layout.FileLength);
+        }
+        Assert.Equal(new FileInfo(full).Length, layout.FileLength);
+        Assert.Equal(File.ReadAllBytes(full)[..(int)layout.DataOffset], File.ReadAllBytes(sparse)[..(int)layout.DataOffset]);
+        using var r = GgufReader.Open(sparse);
+        Assert.Equal(layout.Tensors, r.Tensors);
+        Assert.Equal(layout.DataOffset, r.DataOffset);
+        using var ggml = GgmlGgufFile.TryOpen(sparse);
+        Assert.Equal(layout.DataOffset, ggml!.DataOffset);
+    }
 }

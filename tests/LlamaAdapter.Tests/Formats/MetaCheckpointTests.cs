@@ -247,6 +247,11 @@ public sealed class MetaCheckpointTests : IDisposable
         Assert.Contains("consolidated.01.pth", ex.Message);
         Assert.Contains("'tok_embeddings.weight' is missing", ex.Message);
 
+        Write("n/consolidated.00.pth", MetaFixture.Checkpoint());
+        Write("n/consolidated.01.pth", MetaFixture.Checkpoint(MetaFixture.Tensors.Where(t => t.Name != "norm.weight").Select(t => (t.Name, t.Shape, t.DType, e[t.Name]))));
+        Write("n/params.json", System.Text.Encoding.UTF8.GetBytes(MetaFixture.ParamsJson));
+        Assert.Contains("'norm.weight' is missing", Assert.Throws<MetaCheckpointException>(() => MetaCheckpoint.Open(Path.Combine(_dir, "n"))).Message);
+
         Write("b/consolidated.01.pth", MetaFixture.Checkpoint());
         Write("b/params.json", System.Text.Encoding.UTF8.GetBytes(MetaFixture.ParamsJson));
         Assert.Contains("consolidated.00.pth is missing", Assert.Throws<MetaCheckpointException>(() => MetaCheckpoint.Open(Path.Combine(_dir, "b"))).Message);

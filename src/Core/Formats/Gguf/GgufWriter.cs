@@ -31,44 +31,70 @@ public sealed class GgufWriter : IDisposable
     {
         _path = System.IO.Path.GetFullPath(path);
         Alignment = AlignmentOf(metadata);
-        var planned = Plan(specs, Alignment);
+        var planned = Plan(specs, Alignment);   // every declaration checked before a file is created
 
         string dir = System.IO.Path.GetDirectoryName(_path)!;
         _tempPath = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(_path)}.{Guid.NewGuid():N}.tmp");
         _stream = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
         try
         {
-            using (var w = new BinaryWriter(_stream, StrictUtf8, leaveOpen: true))
-            {
-                w.Write(GgufLayout.Magic);
-                w.Write(GgufLayout.Version);
-                w.Write((ulong)planned.Count);
-                w.Write((ulong)metadata.Count);
-                foreach (var (key, value) in metadata)
-                {
-                    WriteString(w, key, $"metadata key '{key}'");
-                    w.Write((uint)value.Type);
-                    if (value.IsArray) WriteArrayBody(w, value, key);
-                    else WriteScalar(w, value, key);
-                }
-                foreach (var t in planned)
-                {
-                    WriteString(w, t.Name, $"tensor name '{t.Name}'");
-                    w.Write((uint)t.Shape.Count);
-                    foreach (long d in t.Shape) w.Write(d);
-                    w.Write((uint)t.Type);
-                    w.Write((ulong)t.Offset);
-                }
-            }
-            DataOffset = GgufLayout.Align(_stream.Position, Alignment);
-            Pad();
-            Tensors = planned.Select(t => t with { FileOffset = DataOffset + t.Offset }).ToArray();
+            var layout = WriteHeader(_stream, metadata, planned, Alignment);
+            DataOffset = layout.DataOffset;
+            Tensors = layout.Tensors;
         }
         catch
         {
             DeleteTemp();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Writes only the header (and the padding up to the data section) to <paramref name="destination"/>, and
+    /// returns the layout the tensor data must follow. For tools that place the data themselves, e.g. a sparse
+    /// test file; a model is written with <see cref="Create"/>.
+    /// </summary>
+    public static GgufFileLayout WriteHeader(Stream destination, GgufMetadata metadata, IEnumerable<GgufTensorSpec> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(tensors);
+        long alignment = AlignmentOf(metadata);
+        return WriteHeader(destination, metadata, Plan(tensors.ToArray(), alignment), alignment);
+    }
+
+    private static GgufFileLayout WriteHeader(Stream s, GgufMetadata metadata, List<GgufTensorInfo> planned, long alignment)
+    {
+        long written;
+        using (var w = new CountingWriter(s))
+        {
+            w.Write(GgufLayout.Magic);
+            w.Write(GgufLayout.Version);
+            w.Write((ulong)planned.Count);
+            w.Write((ulong)metadata.Count);
+            foreach (var (key, value) in metadata)
+            {
+                WriteString(w, key, $"metadata key '{key}'");
+                w.Write((uint)value.Type);
+                if (value.IsArray) WriteArrayBody(w, value, key);
+                else WriteScalar(w, value, key);
+            }
+            foreach (var t in planned)
+            {
+                WriteString(w, t.Name, $"tensor name '{t.Name}'");
+                w.Write((uint)t.Shape.Count);
+                foreach (long d in t.Shape) w.Write(d);
+                w.Write((uint)t.Type);
+                w.Write((ulong)t.Offset);
+            }
+            w.Flush();
+            written = w.Count;
+        }
+        long dataOffset = GgufLayout.Align(written, alignment);
+        WriteZeros(s, dataOffset - written);
+        var tensors = planned.Select(t => t with { FileOffset = dataOffset + t.Offset }).ToArray();
+        long end = tensors.Length == 0 ? dataOffset : GgufLayout.Align(tensors[^1].FileOffset + tensors[^1].ByteSize, alignment);
+        return new GgufFileLayout(alignment, dataOffset, tensors, end);
     }
 
     /// <summary>
@@ -147,10 +173,11 @@ public sealed class GgufWriter : IDisposable
         _next++;
     }
 
-    private void Pad()
+    private void Pad() => WriteZeros(_stream!, GgufLayout.Align(_stream!.Position, Alignment) - _stream.Position);
+
+    private static void WriteZeros(Stream s, long n)
     {
-        long pad = GgufLayout.Align(_stream!.Position, Alignment) - _stream.Position;
-        for (; pad > 0; pad -= Math.Min(pad, Zeros.Length)) _stream.Write(Zeros, 0, (int)Math.Min(pad, Zeros.Length));
+        for (; n > 0; n -= Math.Min(n, Zeros.Length)) s.Write(Zeros, 0, (int)Math.Min(n, Zeros.Length));
     }
 
     private void DeleteTemp()
@@ -246,5 +273,31 @@ public sealed class GgufWriter : IDisposable
     {
         try { return StrictUtf8.GetBytes(s); }
         catch (EncoderFallbackException e) { throw new ArgumentException($"{what} is not valid Unicode (a lone surrogate)", e); }
+    }
+}
+
+/// <summary>Where a GGUF file's parts go: the data section start, each tensor's place, and the padded end.</summary>
+public sealed record GgufFileLayout(long Alignment, long DataOffset, IReadOnlyList<GgufTensorInfo> Tensors, long FileLength);
+
+/// <summary>A little-endian BinaryWriter that counts what it wrote, for streams that cannot tell their position.</summary>
+file sealed class CountingWriter(Stream s) : BinaryWriter(new CountingStream(s), new UTF8Encoding(false, true), leaveOpen: true)
+{
+    public long Count => ((CountingStream)OutStream).Count;
+
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Count { get; private set; }
+        public override void Write(ReadOnlySpan<byte> buffer) { inner.Write(buffer); Count += buffer.Length; }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void WriteByte(byte value) => Write([value]);
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Count;
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

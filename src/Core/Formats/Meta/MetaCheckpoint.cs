@@ -77,12 +77,13 @@ public sealed partial class MetaCheckpoint : IDisposable
         var result = new List<TorchTensorInfo>();
         foreach (var t0 in shards[0].Tensors)
         {
+            foreach (var s in shards.Skip(1))
+                if (!s.Contains(t0.Name)) throw new MetaCheckpointException(s.Path, $"tensor '{t0.Name}' is missing; {System.IO.Path.GetFileName(shards[0].Path)} has it");
             if (shards.Count == 1 || t0.Shape.Length <= 1) { result.Add(t0); continue; }
             int axis = ConcatAxis(t0.Name);
             var shape = (long[])t0.Shape.Clone();
             foreach (var s in shards.Skip(1))
             {
-                if (!s.Contains(t0.Name)) throw new MetaCheckpointException(s.Path, $"tensor '{t0.Name}' is missing; {System.IO.Path.GetFileName(shards[0].Path)} has it");
                 var t = s[t0.Name];
                 bool compatible = t.DType == t0.DType && t.Shape.Length == t0.Shape.Length
                                   && Enumerable.Range(0, t.Shape.Length).All(d => d == axis || t.Shape[d] == t0.Shape[d]);

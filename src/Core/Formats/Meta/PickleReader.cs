@@ -40,7 +40,13 @@ internal sealed class PickleReader
     }
 
     /// <summary>Unpickles <paramref name="data"/>; errors name <paramref name="file"/>, <paramref name="entry"/> and the byte offset.</summary>
-    public static object? Load(byte[] data, string file, string entry) => new PickleReader(data, file, entry).Run();
+    public static object? Load(byte[] data, string file, string entry) => new PickleReader(data, file, entry).RunGuarded();
+
+    private object? RunGuarded()
+    {
+        try { return Run(); }
+        catch (OverflowException) { throw Bad("a length or index exceeds 2^31"); }
+    }
 
     private MetaCheckpointException Bad(string what) => new(_file, $"{_entry} byte {_opAt}: {what}");
 

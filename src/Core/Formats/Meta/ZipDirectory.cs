@@ -18,6 +18,12 @@ internal static class ZipDirectory
 
     public static List<ZipEntry> Read(ReadOnlyMappedFile f)
     {
+        try { return ReadUnchecked(f); }
+        catch (OverflowException e) { throw new MetaCheckpointException(f.Path, "zip structure: a zip64 size or offset exceeds 2^63 (corrupt file)", e); }
+    }
+
+    private static List<ZipEntry> ReadUnchecked(ReadOnlyMappedFile f)
+    {
         MetaCheckpointException Bad(long at, string what) => new(f.Path, $"zip structure at byte {at}: {what}");
         ReadOnlySpan<byte> At(long off, int len) =>
             f.Contains(off, len) ? f.Span(off, len) : throw Bad(off, $"{len} bytes needed but the file ends at {f.Length}");
