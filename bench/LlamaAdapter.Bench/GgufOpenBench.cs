@@ -8,10 +8,8 @@ namespace LlamaAdapter.Bench;
 /// Opening a LLaMA-7B GGUF and listing its tensors: our reader (mmap, header only) against ggml's
 /// gguf_init_from_file (no_alloc, no tensor context) as the baseline. The file is the real 7B header (291 tensors
 /// with llama.cpp's names, shapes and F16/F32 types, llama.* keys, a 32000-token vocabulary) made full length with
-/// SetLength, so it is sparse: 13 GB on paper, a few MB on disk. In process, because the ggml runtime sits in this
-/// project's output folder.
+/// SetLength, so it is sparse: 13 GB on paper, a few MB on disk.
 /// </summary>
-[InProcess]
 [MemoryDiagnoser]
 public class GgufOpenBench
 {

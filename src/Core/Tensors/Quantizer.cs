@@ -14,9 +14,7 @@ public static class Quantizer
     public static bool Supports(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0;
 
     /// <summary>Bytes that <paramref name="rows"/> rows of <paramref name="rowLength"/> values take as <paramref name="type"/>.</summary>
-    public static long TensorBytes(GgmlType type, long rows, long rowLength) =>
-        rows * (GgmlTypeTraits.RowBytes(type, rowLength)
-                ?? throw new ArgumentException($"rowLength {rowLength} is not a multiple of {type}'s block size {GgmlTypeTraits.Layout(type).BlockSize}", nameof(rowLength)));
+    public static long TensorBytes(GgmlType type, long rows, long rowLength) => rows * TensorRows.RowBytes(type, rows, rowLength);
 
     /// <summary>Converts src (rows x rowLength floats, row-major) to <paramref name="type"/> in dst.</summary>
     /// <exception cref="NonFiniteValueException">a NaN or infinity where <paramref name="type"/> is Q8_0 or Q4_0.</exception>

@@ -15,6 +15,19 @@ internal static class TensorRows
     /// <summary>Validates the shape and both buffer lengths; returns the bytes of one row.</summary>
     public static long Check(GgmlType type, long floatCount, long byteCount, long rows, long rowLength, string floatName, string byteName)
     {
+        long rowBytes = RowBytes(type, rows, rowLength);
+        if (floatCount != rows * rowLength)
+            throw new ArgumentException(
+                $"{floatName} holds {floatCount} floats; {rows} rows of {rowLength} need exactly {rows * rowLength}", floatName);
+        if (byteCount != rows * rowBytes)
+            throw new ArgumentException(
+                $"{byteName} holds {byteCount} bytes; {rows} rows of {rowLength} {type} values need exactly {rows * rowBytes}", byteName);
+        return rowBytes;
+    }
+
+    /// <summary>Validates the type and shape (whole blocks, no 64-bit overflow); returns the bytes of one row.</summary>
+    public static long RowBytes(GgmlType type, long rows, long rowLength)
+    {
         if (!GgmlTypeTraits.IsKnown(type))
             throw new ArgumentException($"unknown ggml tensor type {(int)type}", nameof(type));
         if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "rows must be >= 0");
@@ -26,12 +39,6 @@ internal static class TensorRows
         long rowBytes = rowLength / layout.BlockSize * layout.TypeSize;
         if (rows > 0 && (rowLength > long.MaxValue / rows || rowBytes > long.MaxValue / rows))
             throw new ArgumentOutOfRangeException(nameof(rows), rows, $"{rows} rows of {rowLength} overflow a 64-bit size");
-        if (floatCount != rows * rowLength)
-            throw new ArgumentException(
-                $"{floatName} holds {floatCount} floats; {rows} rows of {rowLength} need exactly {rows * rowLength}", floatName);
-        if (byteCount != rows * rowBytes)
-            throw new ArgumentException(
-                $"{byteName} holds {byteCount} bytes; {rows} rows of {rowLength} {type} values need exactly {rows * rowBytes}", byteName);
         return rowBytes;
     }
 

@@ -11,6 +11,8 @@ namespace LlamaAdapter.Training.Model;
 /// layers. ids [B, T] int64 → logits [B, T, vocab] in the model dtype (the training reference's logits are fp16 too,
 /// NL :391-399). Parameter names are Meta's (<c>tok_embeddings.weight</c>, <c>layers.{i}.attention.wq.weight</c>, …,
 /// <c>norm.weight</c>, <c>output.weight</c>) plus <c>adapter.*</c>; every base parameter has requires_grad=false.
+/// The device and dtype are fixed at construction (<see cref="LlamaModelOptions"/>): build on CUDA rather than
+/// moving the module afterwards, so weights are converted once and ids follow <see cref="LlamaModelOptions.Device"/>.
 /// </summary>
 public sealed class LlamaModel : nn.Module<Tensor, Tensor>
 {
@@ -30,6 +32,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     {
         Config = config.Validate("LlamaModel");
         Options = options;
+        Rotary.Check(config.RopeScaling);
         rotary = new Rotary(config.HeadDim, config.RopeTheta, config.RopeScaling, options.Layout);
         tok_embeddings = new FrozenEmbedding(weights.Take("tok_embeddings.weight", config.VocabSize, config.Dim));
         layers = new ModuleList<TransformerBlock>();

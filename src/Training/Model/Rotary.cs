@@ -13,6 +13,16 @@ public sealed class Rotary(int headDim, double theta, RopeScaling? scaling, Rope
 {
     public RopeLayout Layout => layout;
 
+    /// <summary>Throws <see cref="ArgumentException"/> for scaling parameters that would divide by zero or invert the bands.</summary>
+    public static void Check(RopeScaling? s)
+    {
+        if (s is null || s.Type == RopeScalingType.None) return;
+        if (!(s.Factor > 0)) throw new ArgumentException($"rope scaling {s.Type}: factor = {s.Factor}, expected > 0");
+        if (s.Type == RopeScalingType.Llama3
+            && !(s.LowFreqFactor > 0 && s.HighFreqFactor > s.LowFreqFactor && s.OriginalContextLength > 0))
+            throw new ArgumentException($"rope scaling llama3: expected 0 < low_freq_factor < high_freq_factor and original context > 0 ({s})");
+    }
+
     /// <summary>θ_i = theta^(−2i/d), i &lt; d/2, then the config's scaling. [d/2] float32.</summary>
     public Tensor InverseFrequencies(Device device)
     {

@@ -52,6 +52,42 @@ public sealed class MetaCheckpointTests : IDisposable
         Assert.Equal(MetaFixture.Expected()["tok_embeddings.weight"], ms.ToArray());
     }
 
+    [Theory]
+    [InlineData(CompressionLevel.NoCompression, true)]
+    [InlineData(CompressionLevel.Optimal, true)]
+    [InlineData(CompressionLevel.NoCompression, false)] // unseekable output: sizes go to data descriptors
+    public void TorchCheckpoint_ReadsZipWrittenBySystemZip(CompressionLevel level, bool seekable)
+    {
+        // An independent zip writer (System.IO.Compression), so the zip parsing is not only checked against our own writer.
+        using var src = new ZipArchive(new MemoryStream(MetaFixture.Checkpoint()));
+        var ms = new MemoryStream();
+        using (var z = new ZipArchive(seekable ? ms : new WriteOnlyStream(ms), ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var e in src.Entries)
+            {
+                using var from = e.Open();
+                using var to = z.CreateEntry(e.FullName, level).Open();
+                from.CopyTo(to);
+            }
+        string p = Write("sys.pth", ms.ToArray());
+        using var c = TorchCheckpoint.Open(p);
+        var expected = MetaFixture.Expected();
+        foreach (var t in MetaFixture.Tensors) Assert.Equal(expected[t.Name], c.GetBytes(t.Name).ToArray());
+    }
+
+    private sealed class WriteOnlyStream(Stream inner) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+    }
+
     [Fact]
     public void Pickle_IsWhatPythonEmitsForOneTensor()
     {

@@ -7,14 +7,14 @@ namespace LlamaAdapter.Tests.Model;
 
 /// <summary>
 /// 16-bit forwards against float32 on the same weights (rounded to 16 bits first, so only compute precision differs).
-/// Tolerance: max |Δlogit| ≤ 3% of max |logit| for bfloat16 (8-bit mantissa, ~0.4% per rounding, compounded over 3
-/// layers) and ≤ 0.5% for float16 (11-bit mantissa).
+/// Tolerance: max |Δlogit| ≤ 2% of max |logit| for bfloat16 (8-bit mantissa; 0.9% observed on CPU) and ≤ 0.4% for
+/// float16 (11-bit mantissa; 0.16% observed).
 /// </summary>
 public class PrecisionTests
 {
     [Theory]
-    [InlineData(ScalarType.BFloat16, 0.03)]
-    [InlineData(ScalarType.Float16, 0.005)]
+    [InlineData(ScalarType.BFloat16, 0.02)]
+    [InlineData(ScalarType.Float16, 0.004)]
     public void SixteenBitForward_IsCloseToFloat32(ScalarType dtype, double relTol)
     {
         using var scope = NewDisposeScope();

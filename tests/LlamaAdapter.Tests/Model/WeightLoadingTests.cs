@@ -74,4 +74,12 @@ public class WeightLoadingTests
         Assert.All(model.parameters(), p => Assert.False(p.requires_grad));
         Assert.Empty(model.TrainableParameters());
     }
+
+    [Fact]
+    public void ImpossibleRopeScaling_IsRejected()
+    {
+        using var scope = NewDisposeScope();
+        var c = TinyLlama.DefaultConfig(scaling: new Core.Config.RopeScaling(Core.Config.RopeScalingType.Llama3, 8, LowFreqFactor: 4, HighFreqFactor: 1));
+        Assert.Contains("low_freq_factor < high_freq_factor", Assert.Throws<ArgumentException>(() => new TinyLlama(c).Build()).Message);
+    }
 }

@@ -10,6 +10,19 @@ namespace LlamaAdapter.Core.Formats.Gguf;
 internal sealed record GgufHeader(uint Version, GgufMetadata Metadata, IReadOnlyList<GgufTensorInfo> Tensors, long Alignment, long DataOffset);
 
 /// <summary>
+/// The name of a header field, formatted only when an error needs it (a 32000-token vocabulary would otherwise
+/// format 32000 names): a base such as "metadata 'tokenizer.ggml.tokens'", an element index, a suffix ("length").
+/// </summary>
+internal readonly struct Field(string name, int index = -1, string? suffix = null)
+{
+    public static implicit operator Field(string name) => new(name);
+    /// <summary>Element <paramref name="i"/> of this array field.</summary>
+    public Field this[int i] => new(index < 0 ? name : $"{name}[{index}]", i);
+    public Field With(string part) => new(name, index, part);
+    public override string ToString() => name + (index >= 0 ? $"[{index}]" : "") + (suffix is null ? "" : " " + suffix);
+}
+
+/// <summary>
 /// Parses the header of a GGUF v3 file held in memory (a mapped view). Every read is bounded by the bytes left, and
 /// every claimed count is checked against them before anything proportional to it is allocated, so a hostile file
 /// fails fast with a <see cref="GgufFormatException"/> instead of allocating, hanging or reading out of bounds.
@@ -23,6 +36,7 @@ internal sealed unsafe class GgufHeaderParser
     private const int MinKvBytes = 8 + 4 + 1;              // key length, value type, a one-byte value
     private const int MinTensorInfoBytes = 8 + 4 + 8 + 4 + 8; // name length, n_dims, one ne, type, offset
 
+    private static readonly string[] NeNames = ["ne[0]", "ne[1]", "ne[2]", "ne[3]"];
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly byte* _data;
@@ -102,29 +116,29 @@ internal sealed unsafe class GgufHeaderParser
             long nameAt = _pos;
             string name = ReadString($"tensor {i} name");
             if (!byName.TryAdd(name, i)) throw Error($"tensor {i} name", nameAt, $"duplicate tensor name '{name}' (first is tensor {byName[name]})");
-            string field = $"tensor {i} '{name}'";
+            Field field = $"tensor {i} '{name}'";
 
             long dimsAt = _pos;
-            uint nDims = ReadUInt32($"{field} n_dims");
-            if (nDims is 0 or > GgufLayout.MaxDims) throw Error($"{field} n_dims", dimsAt, $"expected 1 to {GgufLayout.MaxDims}, got {nDims}");
+            uint nDims = ReadUInt32(field.With("n_dims"));
+            if (nDims is 0 or > GgufLayout.MaxDims) throw Error(field.With("n_dims"), dimsAt, $"expected 1 to {GgufLayout.MaxDims}, got {nDims}");
             long shapeAt = _pos;
             for (int d = 0; d < nDims; d++)
             {
                 long neAt = _pos;
-                ne[d] = ReadInt64($"{field} ne[{d}]");
-                if (ne[d] < 0) throw Error($"{field} ne[{d}]", neAt, $"expected a size >= 0, got {ne[d]}");
+                ne[d] = ReadInt64(field.With(NeNames[d]));
+                if (ne[d] < 0) throw Error(field.With(NeNames[d]), neAt, $"expected a size >= 0, got {ne[d]}");
             }
             long typeAt = _pos;
-            uint rawType = ReadUInt32($"{field} type");
+            uint rawType = ReadUInt32(field.With("type"));
             var type = (GgmlType)rawType;
             if (rawType > int.MaxValue || !GgmlTypeTraits.IsKnown(type))
-                throw Error($"{field} type", typeAt, $"expected a known ggml tensor type, got {rawType}");
+                throw Error(field.With("type"), typeAt, $"expected a known ggml tensor type, got {rawType}");
             long byteSize = GgufTensorInfo.ByteSizeOf(type, ne[..(int)nDims], out string? shapeError);
-            if (shapeError is not null) throw Error($"{field} shape", shapeAt, shapeError);
+            if (shapeError is not null) throw Error(field.With("shape"), shapeAt, shapeError);
             long offsetAt = _pos;
-            ulong offset = ReadUInt64($"{field} offset");
-            if (offset > long.MaxValue) throw Error($"{field} offset", offsetAt, $"expected an offset below 2^63, got {offset}");
-            if ((long)offset % alignment != 0) throw Error($"{field} offset", offsetAt, $"expected a multiple of {alignment}, got {offset}");
+            ulong offset = ReadUInt64(field.With("offset"));
+            if (offset > long.MaxValue) throw Error(field.With("offset"), offsetAt, $"expected an offset below 2^63, got {offset}");
+            if ((long)offset % alignment != 0) throw Error(field.With("offset"), offsetAt, $"expected a multiple of {alignment}, got {offset}");
             offsetFieldAt[i] = offsetAt;
             tensors.Add(new GgufTensorInfo(name, type, ne[..(int)nDims].ToArray(), (long)offset, byteSize, FileOffset: -1)); // set below
         }
@@ -159,7 +173,7 @@ internal sealed unsafe class GgufHeaderParser
         }
     }
 
-    private GgufValue ReadScalar(GgufValueType type, string field)
+    private GgufValue ReadScalar(GgufValueType type, Field field)
     {
         long at = _pos;
         return type switch
@@ -181,17 +195,17 @@ internal sealed unsafe class GgufHeaderParser
     }
 
     /// <summary>An array body: element type, count, elements. Elements of an array of arrays are array bodies too.</summary>
-    private GgufValue ReadArray(string field, int depth)
+    private GgufValue ReadArray(Field field, int depth)
     {
         if (depth > MaxArrayNesting) throw Error(field, _pos, $"expected arrays nested at most {MaxArrayNesting} deep");
         long typeAt = _pos;
-        var type = (GgufValueType)ReadUInt32($"{field} element type");
-        if (!GgufLayout.IsKnown(type)) throw Error($"{field} element type", typeAt, $"expected a GGUF value type 0..12, got {(uint)type}");
+        var type = (GgufValueType)ReadUInt32(field.With("element type"));
+        if (!GgufLayout.IsKnown(type)) throw Error(field.With("element type"), typeAt, $"expected a GGUF value type 0..12, got {(uint)type}");
         long countAt = _pos;
-        ulong count = ReadUInt64($"{field} count");
+        ulong count = ReadUInt64(field.With("count"));
         long most = Math.Min(Left / GgufLayout.MinEncodedBytes(type), System.Array.MaxLength);
         if (count > (ulong)most)
-            throw Error($"{field} count", countAt, $"expected at most {most} {type} elements in the {Left} bytes left, got {count}");
+            throw Error(field.With("count"), countAt, $"expected at most {most} {type} elements in the {Left} bytes left, got {count}");
         int n = (int)count;
         return type switch
         {
@@ -211,57 +225,57 @@ internal sealed unsafe class GgufHeaderParser
         };
     }
 
-    private GgufValue[] ReadArrays(int n, string field, int depth)
+    private GgufValue[] ReadArrays(int n, Field field, int depth)
     {
         var items = new GgufValue[n];
-        for (int j = 0; j < n; j++) items[j] = ReadArray($"{field}[{j}]", depth + 1);
+        for (int j = 0; j < n; j++) items[j] = ReadArray(field[j], depth + 1);
         return items;
     }
 
-    private string[] ReadStrings(int n, string field)
+    private string[] ReadStrings(int n, Field field)
     {
         var items = new string[n];
-        for (int j = 0; j < n; j++) items[j] = ReadString($"{field}[{j}]");
+        for (int j = 0; j < n; j++) items[j] = ReadString(field[j]);
         return items;
     }
 
-    private bool[] ReadBools(int n, string field)
+    private bool[] ReadBools(int n, Field field)
     {
         var items = new bool[n];
-        for (int j = 0; j < n; j++) items[j] = ReadBool($"{field}[{j}]");
+        for (int j = 0; j < n; j++) items[j] = ReadBool(field[j]);
         return items;
     }
 
-    private T[] TakeArray<T>(int n, string field) where T : unmanaged =>
+    private T[] TakeArray<T>(int n, Field field) where T : unmanaged =>
         MemoryMarshal.Cast<byte, T>(Take((long)n * sizeof(T), field)).ToArray();
 
-    private bool ReadBool(string field)
+    private bool ReadBool(Field field)
     {
         long at = _pos;
         byte b = Take(1, field)[0];
         return b <= 1 ? b == 1 : throw Error(field, at, $"expected a bool (0 or 1), got {b}");
     }
 
-    private string ReadString(string field)
+    private string ReadString(Field field)
     {
         long at = _pos;
-        ulong length = ReadUInt64($"{field} length");
+        ulong length = ReadUInt64(field.With("length"));
         if (length > (ulong)Math.Min(Left, int.MaxValue))
-            throw Error($"{field} length", at, $"expected a string length within the {Left} bytes left, got {length}");
+            throw Error(field.With("length"), at, $"expected a string length within the {Left} bytes left, got {length}");
         var bytes = Take((long)length, field);
         try { return StrictUtf8.GetString(bytes); }
         catch (DecoderFallbackException e) { throw Error(field, at + 8, $"expected UTF-8 text, got an invalid byte sequence at index {e.Index}", e); }
     }
 
-    private uint ReadUInt32(string field) => BinaryPrimitives.ReadUInt32LittleEndian(Take(4, field));
-    private ulong ReadUInt64(string field) => BinaryPrimitives.ReadUInt64LittleEndian(Take(8, field));
-    private long ReadInt64(string field) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
+    private uint ReadUInt32(Field field) => BinaryPrimitives.ReadUInt32LittleEndian(Take(4, field));
+    private ulong ReadUInt64(Field field) => BinaryPrimitives.ReadUInt64LittleEndian(Take(8, field));
+    private long ReadInt64(Field field) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
     private uint ReadUInt32At(long at) => BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(_data + at, 4));
 
     private long Left => _length - _pos;
 
     /// <summary>The next <paramref name="n"/> bytes (n below 2^31), or a truncation error naming the field.</summary>
-    private ReadOnlySpan<byte> Take(long n, string field)
+    private ReadOnlySpan<byte> Take(long n, Field field)
     {
         if (n > Left) throw Error(field, _pos, $"expected {n} bytes, but the file ends after {Left} (truncated)");
         var span = new ReadOnlySpan<byte>(_data + _pos, checked((int)n));
@@ -269,6 +283,6 @@ internal sealed unsafe class GgufHeaderParser
         return span;
     }
 
-    private GgufFormatException Error(string field, long? offset, string detail, Exception? inner = null) =>
-        new(_file, field, offset, detail, inner);
+    private GgufFormatException Error(Field field, long? offset, string detail, Exception? inner = null) =>
+        new(_file, field.ToString(), offset, detail, inner);
 }
