@@ -34,7 +34,7 @@ public static class BaseModelLoader
                 string hf = TensorNames.Convert(meta, TensorNaming.Meta, TensorNaming.HuggingFace);
                 if (!st.Contains(hf)) return null;
                 var info = st[hf];
-                return FromBytes(st.GetBytes(hf), info.DType, info.Shape, $"{path}: tensor '{hf}'");
+                return Placed(FromBytes(st.GetBytes(hf), info.DType, info.Shape, $"{path}: tensor '{hf}'"), dtype, device);
             }, options, path);
         }
         if (File.Exists(Path.Combine(path, "params.json")))
@@ -45,10 +45,22 @@ public static class BaseModelLoader
             {
                 if (!mc.Contains(name)) return null;
                 var info = mc[name];
-                return FromBytes(mc.GetBytes(name), info.DType, info.Shape, $"{path}: tensor '{name}'");
+                return Placed(FromBytes(mc.GetBytes(name), info.DType, info.Shape, $"{path}: tensor '{name}'"), dtype, device);
             }, options, path);
         }
         throw new BadInputException($"{path}: holds neither config.json (Hugging Face) nor params.json (Meta)");
+    }
+
+    /// <summary>
+    /// Converts here and frees the CPU copy at once, so the model's own conversion is a no-op and a 7B load does not
+    /// leave gigabytes of CPU tensors for the finalizer.
+    /// </summary>
+    private static Tensor Placed(Tensor cpu, ScalarType dtype, Device device)
+    {
+        if (cpu.dtype == dtype && cpu.device.type == device.type && cpu.device.index == device.index) return cpu;
+        var placed = cpu.to(dtype, device);
+        cpu.Dispose();
+        return placed;
     }
 
     /// <summary>A CPU tensor holding a copy of row-major little-endian bytes of a 16/32-bit float dtype.</summary>
