@@ -44,6 +44,15 @@ public sealed class BaseModelLoaderTests : IDisposable
         using var b = reference.forward(ids);
         Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-5), $"max |diff| {(a - b).abs().max().item<float>()}");
         Assert.All(loaded.parameters(), p => Assert.False(p.requires_grad));
+        // the wk/wv hash reads the same from the half-split HF weights as from the Meta ones
+        Assert.Equal(AdapterDescription.WkvSha256(reference, 1), AdapterDescription.WkvSha256(loaded, 1));
+        Assert.NotEqual(AdapterDescription.WkvSha256(reference, 1), AdapterDescription.WkvSha256(reference, 2));
+        // and is the hash docs/adapter-gguf.md defines, computed here straight from the Meta arrays
+        var bytes = new List<byte>();
+        for (int i = 1; i < c.NLayers; i++)
+            foreach (var w in new[] { "wk", "wv" })
+                bytes.AddRange(MemoryMarshal.AsBytes(tiny.Data[$"layers.{i}.attention.{w}.weight"].AsSpan()).ToArray());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.ToArray())), AdapterDescription.WkvSha256(loaded, 1));
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed class LlamaTrainingTests : IDisposable
     {
         var (m1, a) = Build(kind);
         using var _ = m1;
-        var describe = AdapterDescription.Describe(Base.Config, a);
+        var describe = AdapterDescription.Describe(m1, a);
         using var t1 = new Trainer(m1, DataWithAnswers(), Options, describe, AdapterDescription.GateReader(m1));
         var straight = t1.Run(Path.Combine(_dir, "a"));
         Assert.Equal(4, straight.Steps);                           // 8 examples → 4 batches → 2 steps per epoch
@@ -114,7 +114,7 @@ public sealed class LlamaTrainingTests : IDisposable
         using var _ = m;
         using var plain = Base.Build();
         var data = DataWithAnswers();
-        using var t = new Trainer(m, data, Options, AdapterDescription.Describe(Base.Config, a));
+        using var t = new Trainer(m, data, Options, AdapterDescription.Describe(m, a));
         double? withAdapter = t.Validate(0);
         using var tp = new Trainer(WithOneTrainable(plain), data, Options, new Dictionary<string, string>());
         Assert.Equal(tp.Validate(0), withAdapter);
