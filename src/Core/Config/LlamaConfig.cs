@@ -30,12 +30,12 @@ public sealed partial record LlamaConfig(
     public int HeadDim => Dim / NHeads;
     public int KvDim => NKvHeads * HeadDim;
 
-    /// <summary>Throws an <see cref="InvalidDataException"/> naming <paramref name="source"/> and the field when the shape is impossible.</summary>
+    /// <summary>Throws a <see cref="BadInputException"/> naming <paramref name="source"/> and the field when the shape is impossible.</summary>
     public LlamaConfig Validate(string source)
     {
         void Require(bool ok, string field, string expected)
         {
-            if (!ok) throw new InvalidDataException($"{source}: {field} is invalid: expected {expected} ({this})");
+            if (!ok) throw new BadInputException($"{source}: {field} is invalid: expected {expected} ({this})");
         }
         Require(Dim > 0, nameof(Dim), "> 0");
         Require(NLayers > 0, nameof(NLayers), "> 0");
