@@ -14,7 +14,7 @@ internal static class TinyGguf
 {
     /// <summary>Matrices in <paramref name="matrixType"/> (F32, F16, Q8_0, ...), vectors F32, as llama.cpp writes them.</summary>
     public static void WriteModel(TinyLlama tiny, string path, GgmlType matrixType = GgmlType.F32,
-        Func<string, long[], long[]>? shapeOverride = null)
+        Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null)
     {
         var md = new GgufMetadata();
         tiny.Config.ToGguf(md);
@@ -25,6 +25,7 @@ internal static class TinyGguf
             long[] ne = shape.Reverse().ToArray();
             string name = TensorNames.Convert(meta, TensorNaming.Meta, TensorNaming.Gguf);
             GgmlType type = shape.Length == 1 ? GgmlType.F32 : matrixType;
+            type = typeOverride?.Invoke(name, type) ?? type;
             long rowLength = ne[0], rows = values.Length / rowLength;
             var bytes = new byte[Quantizer.TensorBytes(type, rows, rowLength)];
             Quantizer.Quantize(type, values, bytes, rows, rowLength);
