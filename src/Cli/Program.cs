@@ -14,5 +14,6 @@ app.UseFilter(new ExitCodeFilter());
 app.AddCommands<InfoCommand>();
 app.AddCommands<PlotLossCommand>();
 app.AddCommands<InspectCommand>();
+app.AddCommands<LogitsCommand>();
 await app.RunAsync();
 return Environment.ExitCode;

@@ -6,7 +6,8 @@ namespace LlamaAdapter.Core.Native;
 /// struct llama_model_params of the pinned libllama (node-llama-cpp 3.22.1's build), 80 bytes, passed and returned by
 /// value (on the stack). Its llama.h is not in that package, so the layout was read off the binary itself:
 /// <c>llama_model_default_params</c> stores the image in <see cref="LlamaApi.ExpectedDefaults"/> (two null pointers,
-/// n_gpu_layers = -1 at 0x10, four ints, four null pointers, a bool block at 0x48 with one true at 0x4a), and
+/// five ints from 0x10 (-1, 1, -1, 1, 0; the first is n_gpu_layers), four null pointers from 0x28, a bool block at 0x48
+/// with one true at 0x4a), and
 /// <c>llama_model_load</c> tests the byte at 0x48 right after printing the vocabulary and skips the tensors when it is
 /// set, which is llama.cpp's <c>if (params.vocab_only)</c>. Only those two fields are named; the defaults are checked
 /// byte for byte before use, so a different runtime is refused instead of misread.

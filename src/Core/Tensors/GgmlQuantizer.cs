@@ -53,7 +53,6 @@ public static class GgmlQuantizer
                                         nameof(importance));
         if (!importance.IsEmpty) CheckImportance(importance, rowLength);
         if (GgmlApi.ggml_is_quantized(type)) RequireFinite(type, src, rowLength);
-        if (rows == 0) return;
 
         GgmlApi.ggml_quantize_init(type); // builds the IQ grids once, under ggml's own lock, before threads share them
         fixed (float* ps = src)

@@ -20,6 +20,7 @@ public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
     private static readonly Lock Gate = new();
     private static bool _initialized;
     private static readonly List<string> LoadErrors = []; // what libllama logs as errors during a load, for the exception
+    private static GgmlLogLevel _lastLevel = GgmlLogLevel.Info;
 
     private readonly LlamaModelHandle _model;
     private readonly IntPtr _vocab;
@@ -57,7 +58,9 @@ public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
         {
             if (!_initialized)
             {
+                // llama_log_set also sets ggml's logger: give ggml's back to GgmlLog, keep libllama's here
                 LlamaApi.llama_log_set(&OnLog, IntPtr.Zero);
+                GgmlLog.Install();
                 LlamaApi.llama_backend_init();
                 _initialized = true;
             }
@@ -154,11 +157,13 @@ public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
     {
         try
         {
+            if (level != GgmlLogLevel.Cont) _lastLevel = level; // CONT continues the previous message at its level
             string s = (Marshal.PtrToStringUTF8((IntPtr)text) ?? "").TrimEnd('\n');
             if (s.Length == 0) return;
-            if (level == GgmlLogLevel.Error) lock (LoadErrors) LoadErrors.Add(s.Trim());
-            // llama's loading chatter stays below Warn, which the default sink drops; errors surface in our exception
-            if (level == GgmlLogLevel.Warn) GgmlLog.Sink(level, "llama: " + s);
+            if (_lastLevel == GgmlLogLevel.Error) lock (LoadErrors) LoadErrors.Add(s.Trim());
+            // the same sink as ggml's log: its default drops the loading chatter (Info) and shows warnings and errors
+            foreach (var line in s.Split('\n'))
+                if (line.Length > 0) GgmlLog.Sink(_lastLevel, "llama: " + line);
         }
         catch
         {

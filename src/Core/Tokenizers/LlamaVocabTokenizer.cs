@@ -14,6 +14,9 @@ namespace LlamaAdapter.Core.Tokenizers;
 /// highest score first (ties: leftmost) while the merged text is a token. A symbol left that is not a token is
 /// emitted as its UTF-8 bytes through the <c>&lt;0xXX&gt;</c> byte tokens. Special tokens in the text are plain text
 /// (parse_special = false). Decode: see <see cref="Decode"/>.
+/// Not replicated: llama.cpp's load-time overrides that re-type tokens by their text (EOT/EOG/FIM names such as
+/// "&lt;|endoftext|&gt;" or "▁&lt;PRE&gt;" become CONTROL, control tokens named "unused" become UNUSED, Phi-3's rstrip):
+/// none of those texts is in the LLaMA-1/2 vocabulary, where every piece renders as in libllama (tested).
 /// </remarks>
 public sealed class LlamaVocabTokenizer : ITokenizer
 {
@@ -119,6 +122,13 @@ public sealed class LlamaVocabTokenizer : ITokenizer
 
     public static LlamaVocabTokenizer FromSentencePiece(SentencePieceModel model) => FromGguf(GgufTokenizerMetadata.FromSentencePiece(model));
 
+    /// <summary>The tokenizer of a GGUF file (a model or a vocab-only file); only the header is read.</summary>
+    public static LlamaVocabTokenizer FromGgufFile(string path)
+    {
+        using var reader = GgufReader.Open(path);
+        return FromGguf(reader.Metadata);
+    }
+
     /// <summary>
     /// A copy that breaks score ties between overlapping pairs rightmost-first, as Microsoft.ML.Tokenizers 2.0.1
     /// does (its SymbolPair.CompareTo orders equal scores by descending left index), where SentencePiece and llama.cpp
@@ -171,7 +181,7 @@ public sealed class LlamaVocabTokenizer : ITokenizer
     /// that add_space_prefix put in front of the text is removed from the first piece that renders anything, not
     /// from the first id. So [BOS, ▁Hello] decodes to "Hello", as SentencePiece (the reference code's
     /// tokenizer) and <see cref="SpmTokenizer"/> do, where llama.cpp gives " Hello" (its BOS uses up the strip).
-    /// Ids that do not start with a control or unknown token decode exactly as in llama.cpp.
+    /// Ids whose first id renders something (not a control, unknown or unused token) decode exactly as in llama.cpp.
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids)
     {

@@ -110,6 +110,11 @@ public class GgufWriterTests
         Refused(new GgufMetadata(), [new("x", (GgmlType)4, [4])], "known ggml type");
         Refused(new GgufMetadata(), [new("x", GgmlType.F32, [1]), new("x", GgmlType.F32, [1])], "duplicate");
         Refused(new GgufMetadata(), [new(new string('n', 64), GgmlType.F32, [1])], "at most 63");
+        var deep = GgufValue.Array(new[] { 1 });
+        for (int i = 0; i < GgufHeaderParser.MaxArrayNesting; i++) deep = GgufValue.ArrayOfArrays([deep]);
+        var tooDeep = new GgufMetadata();
+        tooDeep.Set("deep", deep);
+        Refused(tooDeep, [], "nests arrays deeper than 8");
     }
 
     [Fact]

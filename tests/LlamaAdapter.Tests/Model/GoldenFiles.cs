@@ -1,4 +1,5 @@
-using System.Text.Json;
+using System.Runtime.InteropServices;
+using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Tests.Support;
 using static TorchSharp.torch;
 
@@ -14,24 +15,19 @@ internal static class GoldenFiles
 
     public static string PathOf(string name) => Path.Combine(Folder, name);
 
-    /// <summary>A minimal safetensors reader for test fixtures (F32, F16, BF16, I64): u64 header size, JSON header, data.</summary>
+    /// <summary>A golden safetensors file as tensors (F32 and I64, what golden_hf.py writes), through our own reader.</summary>
     public static Dictionary<string, Tensor> Read(string name)
     {
-        var bytes = File.ReadAllBytes(PathOf(name));
-        long n = BitConverter.ToInt64(bytes, 0);
-        using var header = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
+        using var reader = SafetensorsReader.Open(PathOf(name));
         var result = new Dictionary<string, Tensor>();
-        foreach (var e in header.RootElement.EnumerateObject())
+        foreach (var t in reader.Tensors)
         {
-            if (e.Name == "__metadata__") continue;
-            var shape = e.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-            var off = e.Value.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-            var span = bytes.AsSpan((int)(8 + n + off[0]), (int)(off[1] - off[0]));
-            result[e.Name] = e.Value.GetProperty("dtype").GetString() switch
+            var span = reader.GetBytes(t.Name);
+            result[t.Name] = t.DType switch
             {
-                "F32" => tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span).ToArray(), shape),
-                "I64" => tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(span).ToArray(), shape),
-                var d => throw new NotSupportedException($"{name}: {e.Name} has dtype {d}; goldens are F32/I64"),
+                SafetensorsDType.F32 => tensor(MemoryMarshal.Cast<byte, float>(span).ToArray(), t.Shape),
+                SafetensorsDType.I64 => tensor(MemoryMarshal.Cast<byte, long>(span).ToArray(), t.Shape),
+                var d => throw new NotSupportedException($"{name}: {t.Name} has dtype {d}; goldens are F32/I64"),
             };
         }
         return result;

@@ -64,6 +64,31 @@ public class ManagedQuantizerTests
         GgmlReference.AssertBitsEqual(expected, actual, $"{type} random bytes");
     }
 
+    [Fact]
+    public void EveryQ8_0DequantizePath_MatchesGgml()
+    {
+        // Only one path runs by dispatch on a given machine; each is checked here where the hardware allows.
+        const int n = 64 * 256;
+        var q = new byte[Quantizer.TensorBytes(GgmlType.Q8_0, 1, n)];
+        new Random(11).NextBytes(q);
+        var expected = GgmlReference.ToFloat(GgmlType.Q8_0, q, 1, n);
+        var y = new float[n];
+        Q8_0.DequantizeRowScalar(q, y);
+        GgmlReference.AssertBitsEqual(expected, y, "Q8_0 scalar");
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            Array.Clear(y);
+            Q8_0.DequantizeRowVector256(q, y);
+            GgmlReference.AssertBitsEqual(expected, y, "Q8_0 Vector256");
+        }
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Array.Clear(y);
+            Q8_0.DequantizeRowAvx2(q, y);
+            GgmlReference.AssertBitsEqual(expected, y, "Q8_0 AVX2");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TestTensors.Finite), MemberType = typeof(TestTensors))]
     public void ScalarPaths_MatchGgml(string kind)

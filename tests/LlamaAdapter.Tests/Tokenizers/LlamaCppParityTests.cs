@@ -60,6 +60,23 @@ public class LlamaCppParityTests(LlamaCppVocabFixture fx, Xunit.Abstractions.ITe
         }
     }
 
+    [SharedDataFact(Model, Csv)]
+    public void TokenizerReadBackFromTheGgufFile_EqualsTheOneBuiltInMemory()
+    {
+        _ = fx.Cpp; // writes the file
+        var fromFile = LlamaVocabTokenizer.FromGgufFile(fx.GgufPath);
+        var inMemory = SharedTokenizers.Llama;
+        Assert.Equal(inMemory.VocabSize, fromFile.VocabSize);
+        for (int id = 0; id < inMemory.VocabSize; id++)
+        {
+            Assert.Equal(inMemory.TokenText(id), fromFile.TokenText(id));
+            Assert.Equal(inMemory.TokenScore(id), fromFile.TokenScore(id));
+            Assert.Equal(inMemory.TokenType(id), fromFile.TokenType(id));
+        }
+        foreach (var text in SharedTokenizers.TruthfulQaTexts.Take(500))
+            Assert.Equal(inMemory.Encode(text, true, true), fromFile.Encode(text, true, true));
+    }
+
     [SharedDataFact(Model)]
     public void EveryPiece_RendersAsTokenToPiece()
     {

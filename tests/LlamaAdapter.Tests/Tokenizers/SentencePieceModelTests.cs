@@ -1,3 +1,4 @@
+using CsCheck;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Tests.Support;
@@ -128,5 +129,36 @@ internal sealed class Proto
     private void Raw(ulong v)
     {
         do { byte b = (byte)(v & 0x7F); v >>= 7; _b.Add(v != 0 ? (byte)(b | 0x80) : b); } while (v != 0);
+    }
+}
+
+public class SentencePieceModelFuzzTests
+{
+    private static readonly byte[] Valid = new Proto()
+        .Message(1, new Proto().String(1, "<unk>").Float(2, 0).Varint(3, 2))
+        .Message(1, new Proto().String(1, "<s>").Varint(3, 3))
+        .Message(1, new Proto().String(1, "</s>").Varint(3, 3))
+        .Message(1, new Proto().String(1, "▁a").Float(2, -1))
+        .Message(2, new Proto().Varint(3, 2).Varint(35, 1).Int32(43, -1))
+        .Message(3, new Proto().String(1, "identity").Varint(4, 0))
+        .ToArray();
+
+    [Fact]
+    public void MutatedOrTruncatedModels_ParseOrFailAsBadInput()
+    {
+        Assert.Equal(4, SentencePieceModel.Parse(Valid, "ok.model").VocabSize);
+        var mutant = Gen.Select(Gen.Int[0, Valid.Length], Gen.Int[0, Valid.Length - 1].Array[1, 4], Gen.Byte.Array[4], (cut, at, val) =>
+        {
+            var b = (byte[])Valid.Clone();
+            for (int i = 0; i < at.Length; i++) b[at[i]] = val[i];
+            return b[..cut];
+        });
+        int parsed = 0, refused = 0;
+        mutant.Sample(bytes =>
+        {
+            try { SentencePieceModel.Parse(bytes, "fuzz.model"); Interlocked.Increment(ref parsed); }
+            catch (BadInputException e) { Assert.StartsWith("fuzz.model: ", e.Message); Interlocked.Increment(ref refused); }
+        }, iter: 20000);
+        Assert.True(parsed > 0 && refused > 0, $"parsed {parsed}, refused {refused}: the mutants should reach both outcomes");
     }
 }

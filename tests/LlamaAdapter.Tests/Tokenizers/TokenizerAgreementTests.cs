@@ -134,6 +134,9 @@ public class TokenizerAgreementTests
         Assert.Equal("Hello world", llama.Decode([1, 15043, 3186, 2]));
         Assert.Equal(" Hello", llama.Decode([29871, 15043]));
         Assert.Equal("Hello world", SharedTokenizers.Spm.Decode([1, 15043, 3186, 2]));
+        // control and unknown ids anywhere, a lone byte of a multi-byte character: both render them alike
+        foreach (int[] ids in new int[][] { [0], [15043, 0, 3186], [1, 0, 15043], [15043, 1, 3186], [2, 15043], [3 + 0xC3], [29871, 15043] })
+            Assert.Equal(SharedTokenizers.Spm.Decode(ids), llama.Decode(ids));
         Assert.Throws<ArgumentOutOfRangeException>(() => llama.Decode([32000]));
         Assert.Throws<ArgumentOutOfRangeException>(() => SharedTokenizers.Spm.Decode([-1]));
     }

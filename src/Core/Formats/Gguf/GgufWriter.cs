@@ -76,7 +76,7 @@ public sealed class GgufWriter : IDisposable
             {
                 WriteString(w, key, $"metadata key '{key}'");
                 w.Write((uint)value.Type);
-                if (value.IsArray) WriteArrayBody(w, value, key);
+                if (value.IsArray) WriteArrayBody(w, value, key, depth: 1);
                 else WriteScalar(w, value, key);
             }
             foreach (var t in planned)
@@ -238,15 +238,17 @@ public sealed class GgufWriter : IDisposable
         }
     }
 
-    private static void WriteArrayBody(BinaryWriter w, GgufValue v, string key)
+    private static void WriteArrayBody(BinaryWriter w, GgufValue v, string key, int depth)
     {
+        if (depth > GgufHeaderParser.MaxArrayNesting)
+            throw new ArgumentException($"metadata '{key}' nests arrays deeper than {GgufHeaderParser.MaxArrayNesting}, which GgufReader refuses");
         w.Write((uint)v.ElementType);
         w.Write((ulong)v.ArrayLength);
         switch (v.Raw)
         {
             case string[] items: foreach (var s in items) WriteString(w, s, $"metadata '{key}'"); break;
             case bool[] items: foreach (bool b in items) w.Write((byte)(b ? 1 : 0)); break;
-            case GgufValue[] items: foreach (var inner in items) WriteArrayBody(w, inner, key); break;
+            case GgufValue[] items: foreach (var inner in items) WriteArrayBody(w, inner, key, depth + 1); break;
             case byte[] items: w.Write(items); break;
             case sbyte[] items: w.Write(MemoryMarshal.AsBytes(items.AsSpan())); break;
             case ushort[] items: w.Write(MemoryMarshal.AsBytes(items.AsSpan())); break;

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json;
+using Cocona;
+using LlamaAdapter.Training.Loading;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LlamaAdapter.Cli.Commands;
+
+public sealed class LogitsCommand
+{
+    [Command("logits", Description = "Run a model on token ids and print the next-token top-k logits. Example: llama-adapter logits -m model.gguf --prompt-ids 1,450,4996 --top 5")]
+    public int Logits(
+        [Option('m', Description = "GGUF file, HF directory (config.json + safetensors) or Meta directory (consolidated.NN.pth + params.json)")] string model,
+        [Option(Description = "Comma-separated token ids, e.g. 1,450,4996")] string promptIds,
+        [Option(Description = "How many of the highest logits to show")] int top = 5,
+        [Option(Description = "Print JSON instead of a table")] bool json = false,
+        [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
+        [Option(Description = "Model dtype: f32, bf16 or f16")] string dtype = "f32",
+        [Option(Description = "Also write the last position's full logits here (vocab × float32 little-endian)")] string? @out = null,
+        [Option(Description = "torch (the ggml backend comes later)")] string backend = "torch")
+    {
+        if (backend != "torch") throw new UserException($"--backend: expected torch, got '{backend}' (the ggml backend is not available yet)");
+        var ids = ParseIds(promptIds);
+        var scalar = dtype switch
+        {
+            "f32" => ScalarType.Float32,
+            "bf16" => ScalarType.BFloat16,
+            "f16" => ScalarType.Float16,
+            _ => throw new UserException($"--dtype: expected f32, bf16 or f16, got '{dtype}'"),
+        };
+        var dev = ParseDevice(device);
+        if (top <= 0) throw new UserException($"--top: expected a positive count, got {top}");
+
+        using var checkpoint = LlamaCheckpoint.Open(model);
+        using var llama = PretrainedLlama.Load(checkpoint, scalar, dev);
+        var logits = NextTokenLogits.Compute(llama, ids);
+        var best = NextTokenLogits.Top(logits, Math.Min(top, logits.Length));
+        if (@out is not null) NextTokenLogits.WriteRaw(@out, logits);
+
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = checkpoint.Path,
+                format = checkpoint.Format.ToString(),
+                dtype,
+                device,
+                promptIds = ids,
+                vocabSize = logits.Length,
+                top = best.Select(b => new { id = b.Id, logit = b.Logit, probability = b.Probability }),
+                @out,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        Console.WriteLine($"{checkpoint.Path} ({checkpoint.Format}, {dtype}, {device}): next token after {ids.Length} ids, vocab {logits.Length}");
+        Console.WriteLine("rank       id        logit  probability");
+        for (int i = 0; i < best.Count; i++)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i + 1,4} {best[i].Id,8} {best[i].Logit,12:F6} {best[i].Probability,12:G6}"));
+        if (@out is not null) Console.WriteLine($"full logits: {@out}");
+        return 0;
+    }
+
+    private static long[] ParseIds(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var ids = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+                throw new UserException($"--prompt-ids: item {i + 1} '{parts[i]}' is not a non-negative integer (expected e.g. 1,450,4996)");
+        return ids;
+    }
+
+    private static Device ParseDevice(string device)
+    {
+        if (device == "cpu") return CPU;
+        if (device == "cuda" || device.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            if (!cuda.is_available()) throw new UserException($"--device {device}: CUDA is not available to this build of libtorch");
+            return torch.device(device);
+        }
+        throw new UserException($"--device: expected cpu, cuda or cuda:N, got '{device}'");
+    }
+}
