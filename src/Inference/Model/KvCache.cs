@@ -1,0 +1,45 @@
+using LlamaAdapter.Core.Native;
+
+namespace LlamaAdapter.Inference.Model;
+
+/// <summary>
+/// Keys and values of every block for up to <see cref="Size"/> positions, in one backend buffer. K is kept
+/// token-major, ne [kvDim, size]; V transposed, ne [size, kvDim], so attention reads both as plain matrix operands
+/// without copying (as llama.cpp's non-flash path keeps them).
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly GgmlContext _context;
+    private readonly GgmlBackendBuffer _buffer;
+
+    public int Size { get; }
+    public GgmlType Type { get; }
+    internal IntPtr[] Keys { get; }
+    internal IntPtr[] Values { get; }
+
+    internal KvCache(GgmlLlamaModel model, int size, GgmlType type)
+    {
+        if (type is not (GgmlType.F16 or GgmlType.F32))
+            throw new ArgumentException($"KV cache type must be F16 or F32, got {type}", nameof(type));
+        (Size, Type) = (size, type);
+        int n = model.Config.NLayers;
+        _context = GgmlContext.CreateNoAlloc(tensors: 2 * n, withGraph: false);
+        IntPtr ctx = _context.DangerousGetHandle();
+        Keys = new IntPtr[n];
+        Values = new IntPtr[n];
+        for (int i = 0; i < n; i++)
+        {
+            Keys[i] = GgmlApi.ggml_new_tensor_2d(ctx, type, model.Config.KvDim, size);
+            Values[i] = GgmlApi.ggml_new_tensor_2d(ctx, type, size, model.Config.KvDim);
+        }
+        _buffer = GgmlBackendBuffer.AllocContextTensors(_context, model.Backend);
+        // Unwritten F16 slots may hold NaN bit patterns; masked probabilities are exactly 0, but 0·NaN is NaN.
+        GgmlApi.ggml_backend_buffer_clear(_buffer.DangerousGetHandle(), 0);
+    }
+
+    public void Dispose()
+    {
+        _buffer.Dispose();
+        _context.Dispose();
+    }
+}

@@ -1,0 +1,135 @@
+using LlamaAdapter.Core.Config;
+using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Adapters;
+using static LlamaAdapter.Core.Native.GgmlApi;
+
+namespace LlamaAdapter.Inference.Model;
+
+/// <summary>
+/// The LLaMA forward graph for n tokens at positions [p0, p0+n) (ggml ne order throughout, fastest first):
+/// embeddings → per block x += wo·attn(rope(wq·h), rope(wk·h), wv·h) with h = rms(x)·w, x += w2·(silu(w1·h)⊙w3·h) →
+/// rms(x)·w → output. New keys/values are written into the cache, attention reads the cache's first p0+n slots.
+/// </summary>
+internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel model, KvCache cache, GgmlPromptAdapter? adapter)
+{
+    private const int RopeModeNormal = 0; // adjacent pairs (2i, 2i+1): Meta/GGUF weights
+
+    private readonly LlamaConfig _c = model.Config;
+
+    public (IntPtr Tokens, IntPtr Positions, List<(IntPtr Mask, int Prefix)> Masks, IntPtr Logits) Build(int n, int p0, bool allLogits)
+    {
+        int dim = _c.Dim, hd = _c.HeadDim, h = _c.NHeads, hkv = _c.NKvHeads;
+        float eps = (float)_c.NormEps;
+
+        IntPtr tokens = Input(ggml_new_tensor_1d(ctx, GgmlType.I32, n), "inp_tokens");
+        IntPtr positions = Input(ggml_new_tensor_1d(ctx, GgmlType.I32, n), "inp_pos");
+        var masks = new List<(IntPtr, int)>();
+        IntPtr causalMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, p0 + n, n), "kq_mask");
+        masks.Add((causalMask, 0));
+        IntPtr prefixMask = IntPtr.Zero;
+        if (adapter is { Kind: PromptAdapterKind.Prefix })
+        {
+            prefixMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, adapter.PromptLength + p0 + n, n), "kq_mask_prefix");
+            masks.Add((prefixMask, adapter.PromptLength));
+        }
+
+        IntPtr x = ggml_get_rows(ctx, model.TokenEmbedding, tokens);                     // [dim, n]
+        for (int l = 0; l < _c.NLayers; l++)
+        {
+            var w = model.Layers[l];
+            IntPtr a = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w.AttnNorm);
+            IntPtr q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w.Wq, a), hd, h, n);      // [hd, H, n]
+            IntPtr k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w.Wk, a), hd, hkv, n);    // [hd, Hkv, n]
+            IntPtr v = ggml_mul_mat(ctx, w.Wv, a);                                        // [kvDim, n]
+            q = Rope(q, positions);
+            k = Rope(k, positions);
+            StoreKv(l, k, v, n, p0);
+            bool prefix = adapter is { Kind: PromptAdapterKind.Prefix } && adapter.Covers(l);
+            IntPtr o = Attention(l, q, n, p0, prefix ? prefixMask : causalMask);          // [hd, n, H]
+            o = ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3));                         // [hd, H, n]
+            x = ggml_add(ctx, x, ggml_mul_mat(ctx, w.Wo, ggml_reshape_2d(ctx, o, dim, n)));
+
+            IntPtr f = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w.FfnNorm);
+            IntPtr gate = ggml_silu(ctx, ggml_mul_mat(ctx, w.FfnGate, f));               // [ffn, n]
+            IntPtr up = ggml_mul_mat(ctx, w.FfnUp, f);
+            x = ggml_add(ctx, x, ggml_mul_mat(ctx, w.FfnDown, ggml_mul(ctx, gate, up))); // [dim, n]
+        }
+        x = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), model.OutputNorm);
+        if (!allLogits && n > 1)
+            x = ggml_view_2d(ctx, x, dim, 1, ggml_row_size(GgmlType.F32, dim), ggml_row_size(GgmlType.F32, (long)dim * (n - 1)));
+        IntPtr logits = ggml_mul_mat(ctx, model.Output, x);                              // [vocab, n or 1]
+        ggml_set_name(logits, "logits");
+        ggml_set_output(logits);
+        ggml_build_forward_expand(graph, logits);
+        return (tokens, positions, masks, logits);
+    }
+
+    private IntPtr Input(IntPtr t, string name)
+    {
+        ggml_set_name(t, name);
+        ggml_set_input(t);
+        return t;
+    }
+
+    private IntPtr Rope(IntPtr t, IntPtr positions)
+    {
+        float freqScale = _c.RopeScaling is { Type: RopeScalingType.Linear } s ? (float)(1.0 / s.Factor) : 1f;
+        int ctxOrig = _c.RopeScaling?.OriginalContextLength ?? _c.ContextLength;
+        // ext_factor 0: no YaRN ramp; attn_factor 1: no magnitude correction. beta_* only matter for YaRN.
+        return ggml_rope_ext(ctx, t, positions, model.RopeFactors, _c.HeadDim, RopeModeNormal, ctxOrig,
+            (float)_c.RopeTheta, freqScale, 0f, 1f, 32f, 1f);
+    }
+
+    /// <summary>Copies this batch's K [hd, Hkv, n] into slots [p0, p0+n) of the K cache and V [kvDim, n] into the transposed V cache.</summary>
+    private void StoreKv(int layer, IntPtr k, IntPtr v, int n, int p0)
+    {
+        GgmlType t = cache.Type;
+        int kvDim = _c.KvDim;
+        IntPtr kSlots = ggml_view_1d(ctx, cache.Keys[layer], (long)n * kvDim, ggml_row_size(t, kvDim) * (nuint)p0);
+        ggml_build_forward_expand(graph, ggml_cpy(ctx, k, kSlots));
+        IntPtr vSlots = ggml_view_2d(ctx, cache.Values[layer], n, kvDim, ggml_row_size(t, cache.Size), ggml_row_size(t, p0));
+        ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_transpose(ctx, v), vSlots));
+    }
+
+    /// <summary>
+    /// softmax(q·Kᵀ/√d + mask)·V over cache slots [0, p0+n), GQA by mul_mat's broadcast (query head i reads kv head
+    /// i / (H/Hkv)), plus the adapter's prompt term on adapted layers. q [hd, H, n] → [hd, n, H].
+    /// </summary>
+    private IntPtr Attention(int layer, IntPtr q, int n, int p0, IntPtr mask)
+    {
+        GgmlType t = cache.Type;
+        int hd = _c.HeadDim, hkv = _c.NKvHeads, nKv = p0 + n;
+        float scale = 1f / MathF.Sqrt(hd);
+        IntPtr qh = ggml_permute(ctx, q, 0, 2, 1, 3);                                    // [hd, n, H]
+        IntPtr keys = ggml_view_3d(ctx, cache.Keys[layer], hd, nKv, hkv,
+            ggml_row_size(t, _c.KvDim), ggml_row_size(t, hd), 0);                        // [hd, nKv, Hkv]
+        IntPtr valuesT = ggml_view_3d(ctx, cache.Values[layer], nKv, hd, hkv,
+            ggml_row_size(t, cache.Size), ggml_row_size(t, (long)cache.Size * hd), 0);   // [nKv, hd, Hkv]
+        IntPtr scores = ggml_mul_mat(ctx, keys, qh);                                     // [nKv, n, H]
+
+        if (adapter is null || !adapter.Covers(layer))
+            return ggml_mul_mat(ctx, valuesT, ggml_soft_max_ext(ctx, scores, mask, scale, 0f)); // [hd, n, H]
+
+        int k = layer - adapter.FirstLayer, len = adapter.PromptLength;
+        IntPtr promptKeys = ggml_view_3d(ctx, adapter.Keys[k], hd, len, hkv,
+            ggml_row_size(GgmlType.F32, _c.KvDim), ggml_row_size(GgmlType.F32, hd), 0);   // [hd, L, Hkv]
+        IntPtr promptValuesT = ggml_view_3d(ctx, adapter.ValuesT[k], len, hd, hkv,
+            ggml_row_size(GgmlType.F32, len), ggml_row_size(GgmlType.F32, (long)len * hd), 0); // [L, hd, Hkv]
+        IntPtr promptScores = ggml_mul_mat(ctx, promptKeys, qh);                         // [L, n, H]
+
+        if (adapter.Kind == PromptAdapterKind.Prefix)
+        {
+            // One softmax over [prompt keys ; causal keys]; the mask leaves the L prompt columns open.
+            IntPtr joint = ggml_soft_max_ext(ctx, ggml_concat(ctx, promptScores, scores, 0), mask, scale, 0f); // [L+nKv, n, H]
+            nuint nb1 = ggml_row_size(GgmlType.F32, len + nKv), nb2 = nb1 * (nuint)n;
+            IntPtr pPrompt = ggml_cont(ctx, ggml_view_3d(ctx, joint, len, n, _c.NHeads, nb1, nb2, 0));
+            IntPtr pTokens = ggml_cont(ctx, ggml_view_3d(ctx, joint, nKv, n, _c.NHeads, nb1, nb2, ggml_row_size(GgmlType.F32, len)));
+            return ggml_add(ctx, ggml_mul_mat(ctx, valuesT, pTokens), ggml_mul_mat(ctx, promptValuesT, pPrompt));
+        }
+
+        // Zero-init gated attention: the prompts get a softmax of their own, scaled by the gate per head.
+        IntPtr causal = ggml_mul_mat(ctx, valuesT, ggml_soft_max_ext(ctx, scores, mask, scale, 0f));       // [hd, n, H]
+        IntPtr prompt = ggml_mul_mat(ctx, promptValuesT, ggml_soft_max_ext(ctx, promptScores, IntPtr.Zero, scale, 0f));
+        return ggml_add(ctx, causal, ggml_mul(ctx, prompt, adapter.Gates[k]));          // gate [1, 1, G] broadcasts over heads
+    }
+}
