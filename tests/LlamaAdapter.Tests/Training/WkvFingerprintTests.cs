@@ -53,6 +53,6 @@ public sealed class WkvFingerprintTests : IDisposable
         for (int i = 1; i < c.NLayers; i++)
             foreach (var w in new[] { "wk", "wv" })
                 bytes.AddRange(MemoryMarshal.AsBytes(tiny.Data[$"layers.{i}.attention.{w}.weight"].AsSpan()).ToArray());
-        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.ToArray())), AdapterDescription.WkvSha256(loaded, 1));
+        Assert.Equal(System.Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.ToArray())), AdapterDescription.WkvSha256(loaded, 1));
     }
 }
