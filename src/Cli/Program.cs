@@ -15,5 +15,6 @@ app.AddCommands<InfoCommand>();
 app.AddCommands<PlotLossCommand>();
 app.AddCommands<InspectCommand>();
 app.AddCommands<LogitsCommand>();
+app.AddCommands<ExtractCommand>();
 await app.RunAsync();
 return Environment.ExitCode;
