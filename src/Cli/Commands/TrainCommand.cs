@@ -17,7 +17,7 @@ public sealed class TrainCommand
         [Option(Description = "Base model: a GGUF file, a Hugging Face folder (config.json + *.safetensors) or a Meta folder (params.json + consolidated.*.pth)")] string model,
         [Option(Description = "Alpaca data: .json array, .jsonl or .parquet with instruction, input, output")] string data,
         [Option('o', Description = "Run folder for checkpoints and metrics.jsonl")] string @out,
-        [Option(Description = "SentencePiece tokenizer.model (default: the one in the model folder)")] string? tokenizer = null,
+        [Option(Description = "SentencePiece tokenizer.model or a GGUF with tokenizer metadata (default: the GGUF model itself, or tokenizer.model in the model folder)")] string? tokenizer = null,
         [Option(Description = "linear (LLaMA-Adapter prompts), nonlinear (the paper's hypernetwork prompts) or prefix (random-init, no gate)")] string kind = "linear",
         [Option("prompt-len", Description = "L: prompt vectors per adapter layer")] int promptLen = 10,
         [Option(Description = "K: adapters on the last K layers (30 for 7B, 38 for 13B)")] int layers = 30,
@@ -50,9 +50,7 @@ public sealed class TrainCommand
             WeightDecay = weightDecay, ClipNorm = clip, Seed = seed, SaveEvery = saveEvery,
         };
         options.Validate();
-        string tokenizerPath = tokenizer ?? Path.Combine(Directory.Exists(model) ? model : Path.GetDirectoryName(Path.GetFullPath(model))!, "tokenizer.model");
-        if (!File.Exists(tokenizerPath)) throw new UserException($"{tokenizerPath}: tokenizer not found (pass --tokenizer)");
-        ITokenizer tok = SpmTokenizer.Load(tokenizerPath);
+        ITokenizer tok = TokenizerLoader.ForModel(model, tokenizer);
 
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -68,7 +66,7 @@ public sealed class TrainCommand
             AnsiConsole.MarkupLineInterpolated($"loading {model} ({scalar} on {dev})…");
             using var llama = PretrainedLlama.Load(model, scalar, dev, cts.Token);
             if (tok.VocabSize != llama.Config.VocabSize)
-                throw new UserException($"{tokenizerPath}: {tok.VocabSize} pieces; the model has a vocabulary of {llama.Config.VocabSize}");
+                throw new UserException($"{tokenizer ?? model}: the tokenizer has {tok.VocabSize} pieces; the model has a vocabulary of {llama.Config.VocabSize}");
             using (var g = new Generator(unchecked((ulong)seed)))
                 llama.AttachNewAdapter(adapter.Validate(llama.Config.NLayers), g);
 
