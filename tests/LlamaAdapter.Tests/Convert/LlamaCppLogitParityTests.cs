@@ -11,7 +11,7 @@ namespace LlamaAdapter.Tests.Convert;
 /// The acceptance of the converter: a tiny random HF model → our GGUF → llama.cpp (libllama, full model, CPU) decodes
 /// it, and its logits agree with our TorchSharp LlamaModel on the original float32 weights.
 /// </summary>
-public class LlamaCppParityTests(ITestOutputHelper output)
+public class LlamaCppLogitParityTests(ITestOutputHelper output)
 {
     private static readonly TinyLlama Tiny = new(TinyLlama.DefaultConfig(), seed: 11);
 
