@@ -15,5 +15,7 @@ app.AddCommands<InfoCommand>();
 app.AddCommands<PlotLossCommand>();
 app.AddCommands<InspectCommand>();
 app.AddCommands<LogitsCommand>();
+app.AddCommands<TrainCommand>();
+app.AddCommands<ExtractCommand>();
 await app.RunAsync();
 return Environment.ExitCode;

@@ -20,7 +20,7 @@ public sealed class MetaPickleGoldenTests
     [InlineData(true)]
     public void StandInPickleEqualsCPythonBytes(bool ordered)
     {
-        byte[] golden = Convert.FromBase64String(ordered ? CPythonStateDictPkl : CPythonDataPkl);
+        byte[] golden = System.Convert.FromBase64String(ordered ? CPythonStateDictPkl : CPythonDataPkl);
         using var z = new System.IO.Compression.ZipArchive(new MemoryStream(MetaFixture.Checkpoint(ordered)));
         using var ms = new MemoryStream();
         z.GetEntry("consolidated/data.pkl")!.Open().CopyTo(ms);
@@ -38,7 +38,7 @@ public sealed class MetaPickleGoldenTests
             var storages = MetaFixture.Tensors.Select((t, i) => new MetaTorchSaveWriter.Storage(MetaFixture.StorageType(t.DType),
                 i.ToString(System.Globalization.CultureInfo.InvariantCulture), expected[t.Name].Length / Core.Formats.Safetensors.SafetensorsDTypes.ElementSize(t.DType), expected[t.Name]));
             string p = Path.Combine(dir, "g.pth");
-            File.WriteAllBytes(p, MetaTorchSaveWriter.Zip("g", Convert.FromBase64String(CPythonDataPkl), storages));
+            File.WriteAllBytes(p, MetaTorchSaveWriter.Zip("g", System.Convert.FromBase64String(CPythonDataPkl), storages));
             using var c = TorchCheckpoint.Open(p);
             foreach (var t in MetaFixture.Tensors) Assert.Equal(expected[t.Name], c.GetBytes(t.Name).ToArray());
         }

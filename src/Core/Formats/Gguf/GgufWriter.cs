@@ -182,7 +182,9 @@ public sealed class GgufWriter : IDisposable
 
     private void DeleteTemp()
     {
-        _stream?.Dispose();
+        // Closing flushes the buffer, which fails again on a full disk; the temp file must go all the same.
+        try { _stream?.Dispose(); }
+        catch (IOException) { }
         _stream = null;
         try { File.Delete(_tempPath); }
         catch (IOException) { } // best effort: the temp name never collides with a real output

@@ -1,0 +1,173 @@
+using Cocona;
+using LlamaAdapter.Core.Tokenizers;
+using LlamaAdapter.Training;
+using LlamaAdapter.Training.Adapters;
+using LlamaAdapter.Training.Loading;
+using LlamaAdapter.Training.Pipeline;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LlamaAdapter.Cli.Commands;
+
+public sealed class TrainCommand
+{
+    [Command("train", Description = "Fine-tune a prompt adapter on Alpaca data (the paper's recipe by default). Ctrl-C saves a checkpoint; --resume continues it. Example: llama-adapter train --model llama-7b-hf --data alpaca_data.json --out runs/nonlinear --kind nonlinear --device cuda")]
+    public async Task<int> Train(
+        [Option(Description = "Base model: a GGUF file, a Hugging Face folder (config.json + *.safetensors) or a Meta folder (params.json + consolidated.*.pth)")] string model,
+        [Option(Description = "Alpaca data: .json array, .jsonl or .parquet with instruction, input, output")] string data,
+        [Option('o', Description = "Run folder for checkpoints and metrics.jsonl")] string @out,
+        [Option(Description = "SentencePiece tokenizer.model or a GGUF with tokenizer metadata (default: the GGUF model itself, or tokenizer.model in the model folder)")] string? tokenizer = null,
+        [Option(Description = "linear (LLaMA-Adapter prompts), nonlinear (the paper's hypernetwork prompts) or prefix (random-init, no gate)")] string kind = "linear",
+        [Option("prompt-len", Description = "L: prompt vectors per adapter layer")] int promptLen = 10,
+        [Option(Description = "K: adapters on the last K layers (30 for 7B, 38 for 13B)")] int layers = 30,
+        [Option(Description = "Hypernetwork hidden width (nonlinear; 0 = one-layer)")] int hidden = 64,
+        [Option(Description = "Hypernetwork activation: relu, leakyrelu, gelu, tanh, sigmoid (nonlinear)")] string activation = "relu",
+        [Option(Description = "Epochs")] int epochs = 5,
+        [Option("warmup-epochs", Description = "Linear warm-up epochs before the half cosine")] double warmupEpochs = 2,
+        [Option("batch-size", Description = "Examples per forward/backward")] int batchSize = 16,
+        [Option(Description = "Micro-batches per optimizer step (default: effective-batch / batch-size)")] int? accum = null,
+        [Option("effective-batch", Description = "Examples per optimizer step; the paper's 4 GPUs × 16 = 64")] int? effectiveBatch = null,
+        [Option(Description = "Base learning rate; peak lr = blr × effective batch / 256")] double blr = 9e-3,
+        [Option("weight-decay", Description = "AdamW decoupled weight decay (every trainable tensor of 2+ dims, gates included)")] double weightDecay = 0.02,
+        [Option("max-seq-len", Description = "Tokens per example (padded or cut)")] int maxSeqLen = 512,
+        [Option("max-examples", Description = "Use only the first N records")] int? maxExamples = null,
+        [Option("train-fraction", Description = "Train on a seeded random fraction of the records (data-efficiency runs)")] double trainFraction = 1.0,
+        [Option(Description = "Seed for the adapter's initialisation and the data order")] long seed = 0,
+        [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
+        [Option(Description = "Frozen base dtype: auto (float16 on CUDA, float32 on CPU), float32, bfloat16, float16")] string dtype = "auto",
+        [Option("save-every", Description = "Also checkpoint every N optimizer steps (0: each epoch's end only)")] int saveEvery = 0,
+        [Option(Description = "Continue from a checkpoint file or run folder (same recipe, data and base model)")] string? resume = null,
+        [Option(Description = "Clip the gradient's global L2 norm to this value (the reference does not clip)")] double? clip = null)
+    {
+        var dev = TorchRuntime.ParseDevice(device);
+        var scalar = ParseDType(dtype, dev);
+        var adapter = ParseAdapter(kind, promptLen, layers, hidden, activation);
+        int accumSteps = AccumSteps(batchSize, accum, effectiveBatch);
+        var options = new TrainerOptions
+        {
+            Epochs = epochs, WarmupEpochs = warmupEpochs, BatchSize = batchSize, AccumSteps = accumSteps, BaseLr = blr,
+            WeightDecay = weightDecay, ClipNorm = clip, Seed = seed, SaveEvery = saveEvery,
+        };
+        options.Validate();
+        ITokenizer tok = TokenizerLoader.ForModel(model, tokenizer);
+
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;          // a second Ctrl-C ends the process
+            e.Cancel = true;
+            cts.Cancel();
+            AnsiConsole.MarkupLine("[yellow]stopping: finishing with a checkpoint of the last completed step…[/]");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            AnsiConsole.MarkupLineInterpolated($"loading {model} ({scalar} on {dev})…");
+            using var llama = PretrainedLlama.Load(model, scalar, dev, cts.Token);
+            if (tok.VocabSize != llama.Config.VocabSize)
+                throw new UserException($"{tokenizer ?? model}: the tokenizer has {tok.VocabSize} pieces; the model has a vocabulary of {llama.Config.VocabSize}");
+            using (var g = new Generator(unchecked((ulong)seed)))
+                llama.AttachNewAdapter(adapter.Validate(llama.Config.NLayers), g);
+
+            var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume);
+            var (trainer, from) = await TrainRun.PrepareAsync(settings, llama, tok, AdapterDescription.Describe(llama, adapter),
+                                                              AdapterDescription.GateReader(llama), cts.Token);
+            using (trainer)
+            {
+                long trainable = llama.TrainableParameters().Sum(p => p.Parameter.numel());
+                AnsiConsole.MarkupLineInterpolated($"{adapter.Kind} adapter, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
+                var result = RunWithProgress(trainer, @out, epochs, cts.Token);
+                if (result.ValidationLosses.Count > 0)
+                    AnsiConsole.MarkupLineInterpolated($"validation loss per epoch: {string.Join(", ", result.ValidationLosses.Select(v => v.ToString("0.0000")))}");
+                if (result.Stopped)
+                {
+                    AnsiConsole.MarkupLineInterpolated($"[yellow]stopped at step {result.Steps}/{result.TotalSteps}[/]; checkpoint {result.LastCheckpoint}; continue with --resume {@out}");
+                    return 130;
+                }
+                AnsiConsole.MarkupLineInterpolated($"[green]done[/]: {result.Steps} steps; checkpoint {result.LastCheckpoint}; adapter file: llama-adapter extract {@out} --out adapter.safetensors");
+                return 0;
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static TrainingResult RunWithProgress(Trainer trainer, string runDir, int epochs, CancellationToken ct)
+    {
+        try
+        {
+            return AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("training", maxValue: trainer.TotalSteps);
+                    task.Value = trainer.Step;
+                    return trainer.Run(runDir, new ProgressTo(p =>
+                    {
+                        task.Value = p.Step;
+                        task.Description = $"epoch {p.Epoch + 1}/{epochs} loss {p.Loss:0.0000} lr {p.Lr:0.00e0} {p.TokensPerSecond:0} tok/s";
+                    }), ct);
+                });
+        }
+        catch (TrainingDivergedException e)
+        {
+            throw new UserException($"{e.Message}; the last checkpoint in {runDir} is from before it");
+        }
+    }
+
+    private sealed class ProgressTo(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    private static int AccumSteps(int batchSize, int? accum, int? effectiveBatch)
+    {
+        if (batchSize < 1) throw new UserException($"--batch-size {batchSize}: expected at least 1");
+        if (accum is { } a)
+        {
+            if (effectiveBatch is { } e && e != a * batchSize)
+                throw new UserException($"--accum {a} × --batch-size {batchSize} = {a * batchSize}, but --effective-batch is {e}; give one of them");
+            return a;
+        }
+        int eff = effectiveBatch ?? 64;
+        if (eff < batchSize || eff % batchSize != 0)
+            throw new UserException($"--effective-batch {eff}: expected a multiple of --batch-size {batchSize}");
+        return eff / batchSize;
+    }
+
+    private static ScalarType ParseDType(string name, Device dev) => name.ToLowerInvariant() switch
+    {
+        "auto" => dev.type == DeviceType.CUDA ? ScalarType.Float16 : ScalarType.Float32,
+        "float32" or "f32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        "float16" or "f16" => ScalarType.Float16,
+        _ => throw new UserException($"--dtype '{name}': expected auto, float32, bfloat16 or float16"),
+    };
+
+    private static AdapterConfig ParseAdapter(string kind, int promptLen, int layers, int hidden, string activation)
+    {
+        var k = kind.ToLowerInvariant() switch
+        {
+            "linear" => AdapterKind.Linear,
+            "nonlinear" or "non-linear" => AdapterKind.Nonlinear,
+            "prefix" => AdapterKind.Prefix,
+            _ => throw new UserException($"--kind '{kind}': expected linear, nonlinear or prefix"),
+        };
+        var act = activation.Replace("_", "").Replace("-", "").ToLowerInvariant() switch
+        {
+            "relu" => HyperActivation.Relu,
+            "leakyrelu" => HyperActivation.LeakyRelu,
+            "gelu" => HyperActivation.Gelu,
+            "tanh" => HyperActivation.Tanh,
+            "sigmoid" => HyperActivation.Sigmoid,
+            _ => throw new UserException($"--activation '{activation}': expected relu, leakyrelu, gelu, tanh or sigmoid"),
+        };
+        if (promptLen < 1) throw new UserException($"--prompt-len {promptLen}: expected at least 1");
+        if (layers < 1) throw new UserException($"--layers {layers}: expected at least 1");
+        if (hidden < 0) throw new UserException($"--hidden {hidden}: expected >= 0");
+        return new AdapterConfig(k, promptLen, layers, GateMode.PerHeadTanh, HyperHidden: hidden, HyperActivation: act);
+    }
+}

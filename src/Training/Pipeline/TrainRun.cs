@@ -1,0 +1,54 @@
+using LlamaAdapter.Core;
+using LlamaAdapter.Core.Data;
+using LlamaAdapter.Core.Tokenizers;
+using LlamaAdapter.Training.Checkpoints;
+using static TorchSharp.torch;
+
+namespace LlamaAdapter.Training.Pipeline;
+
+/// <summary>What <c>llama-adapter train</c> was asked for, apart from the model and the adapter.</summary>
+public sealed record TrainRunSettings(
+    string DataPath,
+    string OutDir,
+    TrainerOptions Trainer,
+    int MaxSeqLen = 512,
+    int? MaxExamples = null,
+    double TrainFraction = 1.0,
+    int ValidationCount = DataSplit.ReferenceValidationCount,
+    string? Resume = null);
+
+/// <summary>
+/// One fine-tuning run from a data file: read the Alpaca records, split, encode, train the model's requires_grad
+/// parameters, resuming from a checkpoint when asked. The model and tokenizer come from the caller.
+/// </summary>
+public static class TrainRun
+{
+    public static async Task<(Trainer Trainer, string? ResumedFrom)> PrepareAsync(
+        TrainRunSettings s, nn.Module<Tensor, Tensor> model, ITokenizer tokenizer, IReadOnlyDictionary<string, string> adapter,
+        Func<IReadOnlyDictionary<int, float[]>>? gateReader = null, CancellationToken ct = default)
+    {
+        s.Trainer.Validate();
+        if (s.MaxSeqLen < 2) throw new ArgumentException($"--max-seq-len {s.MaxSeqLen}: expected at least 2");
+        var dataset = await AlpacaDataReader.LoadAsync(s.DataPath, ct: ct);
+        var split = DataSplit.Create(dataset.Examples.Count, s.MaxExamples, s.TrainFraction, s.ValidationCount, s.Trainer.Seed);
+        var data = TrainingData.FromAlpaca(dataset.Examples, new AlpacaEncoder(tokenizer, s.MaxSeqLen), split);
+        var trainer = new Trainer(model, data, s.Trainer, adapter, gateReader);
+        try
+        {
+            string? from = null;
+            if (s.Resume is { } r)
+            {
+                from = CheckpointDirectory.Resolve(r);
+                trainer.Restore(TrainingCheckpoint.Load(from), from);
+            }
+            else if (CheckpointDirectory.List(s.OutDir).Count > 0)
+                throw new BadInputException($"{s.OutDir}: already holds checkpoints; pass --resume {s.OutDir} to continue that run, or choose another --out");
+            return (trainer, from);
+        }
+        catch
+        {
+            trainer.Dispose();
+            throw;
+        }
+    }
+}
