@@ -14,9 +14,11 @@ internal static class TinyGguf
 {
     /// <summary>Matrices in <paramref name="matrixType"/> (F32, F16, Q8_0, ...), vectors F32, as llama.cpp writes them.</summary>
     public static void WriteModel(TinyLlama tiny, string path, GgmlType matrixType = GgmlType.F32,
-        Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null)
+        Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null,
+        GgufMetadata? tokenizer = null)
     {
         var md = new GgufMetadata();
+        foreach (var (key, value) in tokenizer ?? []) md.Set(key, value);
         tiny.Config.ToGguf(md);
         var tensors = new List<(GgufTensorSpec Spec, byte[] Bytes)>();
         foreach (var (meta, values) in tiny.Data)
