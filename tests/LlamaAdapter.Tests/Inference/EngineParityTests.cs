@@ -131,26 +131,27 @@ public sealed class EngineParityTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// A quantized file against TorchSharp running the same file's weights dequantized: what is left is ggml's own
-    /// rounding of the activations to the dot-product type (Q8_0 for Q8_0/Q4_0 weights, F16 for F16 weights).
-    /// Measured: F16 2.2e-3, Q8_0 5.8e-2, Q4_0 7.1e-2 (logits up to ±3.2; 8-bit activations cost about what 8-bit
-    /// weights do: the Q8_0 file is 8.3e-2 from the F32 one). A wrong layout or type moves logits by O(1).
+    /// rounding of the activations to the dot-product type (Q8_0 for Q8_0/Q4_0, Q8_K for K-quants, F16/BF16 for
+    /// F16/BF16). Measured: F16 2.2e-3, BF16 1.5e-2, Q8_0 5.8e-2, Q4_0 7.1e-2, Q4_K 8.7e-2, Q6_K 8.9e-2 (logits up to
+    /// ±3.2; 8-bit activations cost about what 8-bit weights do: the Q8_0 file is 8.3e-2 from the F32 one). A wrong
+    /// layout or type moves logits by O(1).
     /// </summary>
     [Theory]
-    [InlineData(GgmlType.F16, 5e-3)]
-    [InlineData(GgmlType.Q8_0, 0.1)]
-    [InlineData(GgmlType.Q4_0, 0.1)]
-    public void QuantizedModel_MatchesTorchSharpOnItsDequantizedWeights(GgmlType type, double tolerance)
+    [InlineData(GgmlType.F16, 64, 5e-3)]
+    [InlineData(GgmlType.BF16, 64, 5e-2)]
+    [InlineData(GgmlType.Q8_0, 64, 0.1)]
+    [InlineData(GgmlType.Q4_0, 64, 0.1)]
+    [InlineData(GgmlType.Q4_K, 256, 0.15)]
+    [InlineData(GgmlType.Q6_K, 256, 0.15)]
+    public void QuantizedModel_MatchesTorchSharpOnItsDequantizedWeights(GgmlType type, int dim, double tolerance)
     {
-        var tiny = new TinyLlama(TinyLlama.DefaultConfig());
+        // K-quants pack 256-value super-blocks: their rows must be 256 long.
+        var tiny = new TinyLlama(TinyLlama.DefaultConfig() with { Dim = dim, FfnDim = dim == 64 ? 96 : 256 });
         var rounded = tiny.With(tiny.Config, (name, v) =>
         {
             if (tiny.Shapes[name].Length == 1) return v;
             long rowLength = tiny.Shapes[name][1], rows = v.Length / rowLength;
-            var bytes = new byte[LlamaAdapter.Core.Tensors.Quantizer.TensorBytes(type, rows, rowLength)];
-            LlamaAdapter.Core.Tensors.Quantizer.Quantize(type, v, bytes, rows, rowLength);
-            var back = new float[v.Length];
-            LlamaAdapter.Core.Tensors.Quantizer.Dequantize(type, bytes, back, rows, rowLength);
-            return back;
+            return TinyGguf.Decode(type, TinyGguf.Encode(type, v, rows, rowLength), rows, rowLength);
         });
         int[] ids = Prompt(23, tiny.Config.VocabSize);
         using var model = GgmlLlamaModel.Load(Write(tiny, type));

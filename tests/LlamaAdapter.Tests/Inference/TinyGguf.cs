@@ -14,9 +14,11 @@ internal static class TinyGguf
 {
     /// <summary>Matrices in <paramref name="matrixType"/> (F32, F16, Q8_0, ...), vectors F32, as llama.cpp writes them.</summary>
     public static void WriteModel(TinyLlama tiny, string path, GgmlType matrixType = GgmlType.F32,
-        Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null)
+        Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null,
+        GgufMetadata? tokenizer = null)
     {
         var md = new GgufMetadata();
+        foreach (var (key, value) in tokenizer ?? []) md.Set(key, value);
         tiny.Config.ToGguf(md);
         var tensors = new List<(GgufTensorSpec Spec, byte[] Bytes)>();
         foreach (var (meta, values) in tiny.Data)
@@ -27,8 +29,7 @@ internal static class TinyGguf
             GgmlType type = shape.Length == 1 ? GgmlType.F32 : matrixType;
             type = typeOverride?.Invoke(name, type) ?? type;
             long rowLength = ne[0], rows = values.Length / rowLength;
-            var bytes = new byte[Quantizer.TensorBytes(type, rows, rowLength)];
-            Quantizer.Quantize(type, values, bytes, rows, rowLength);
+            var bytes = Encode(type, values, rows, rowLength);
             tensors.Add((new GgufTensorSpec(name, type, shapeOverride?.Invoke(name, ne) ?? ne), bytes));
         }
         Write(path, md, tensors);
@@ -95,6 +96,23 @@ internal static class TinyGguf
             tensors.Add((new GgufTensorSpec(b + "adapter_prompt", GgmlType.F32, [dim, len]), Bytes(p.Select(x => (float)x).ToArray())));
         }
         Write(path, md, tensors);
+    }
+
+    /// <summary>Our quantizer where it has the type, ggml's (K-quants, ...) otherwise.</summary>
+    public static byte[] Encode(GgmlType type, float[] values, long rows, long rowLength)
+    {
+        var bytes = new byte[Quantizer.TensorBytes(type, rows, rowLength)];
+        if (Quantizer.Supports(type)) Quantizer.Quantize(type, values, bytes, rows, rowLength);
+        else GgmlQuantizer.Quantize(type, values, bytes, rows, rowLength);
+        return bytes;
+    }
+
+    public static float[] Decode(GgmlType type, byte[] bytes, long rows, long rowLength)
+    {
+        var values = new float[rows * rowLength];
+        if (Quantizer.Supports(type)) Quantizer.Dequantize(type, bytes, values, rows, rowLength);
+        else GgmlQuantizer.Dequantize(type, bytes, values, rows, rowLength);
+        return values;
     }
 
     private static byte[] Bytes(float[] v) => MemoryMarshal.AsBytes(v.AsSpan()).ToArray();
