@@ -1,8 +1,9 @@
 namespace LlamaAdapter.Evaluation.Data;
 
 /// <summary>
-/// A TruthfulQA question from the upstream CSV. Answers are split on ';' and trimmed, without the period
-/// TruthfulQA's own split_multi_answer adds: HF's multiple_choice targets carry no added period.
+/// A TruthfulQA question from the upstream CSV, its answers formatted as TruthfulQA's own MC code does
+/// (utilities.format_best / split_multi_answer: split on ';', trimmed, a period added where missing) — HF's
+/// multiple_choice targets end in periods too.
 /// </summary>
 public sealed record TruthfulQaItem(string Type, string Category, string Question, string Best, IReadOnlyList<string> Correct, IReadOnlyList<string> Incorrect)
 {
@@ -17,7 +18,9 @@ public sealed record TruthfulQaItem(string Type, string Category, string Questio
 /// <summary>
 /// TruthfulQA.csv (sylinrl/TruthfulQA: Type, Category, Question, Best Answer, Correct Answers, Incorrect Answers,
 /// Source). The harness scores HF's truthful_qa multiple_choice config, which comes from the repository's
-/// mc_task.json rather than this CSV; the targets are rebuilt here from the CSV (see <see cref="TruthfulQaItem"/>).
+/// mc_task.json, not from this CSV: its mc1 lists a curated subset of the incorrect answers (HF's card shows 4
+/// choices where the CSV has more), so it cannot be rebuilt exactly. The approximation here is TruthfulQA's own
+/// MC1/MC2 definition over the CSV: mc1 = best answer vs every incorrect answer, mc2 = all correct vs all incorrect.
 /// </summary>
 public static class TruthfulQaReader
 {
@@ -47,12 +50,14 @@ public static class TruthfulQaReader
                 var correct = Split(Required(4));
                 var incorrect = Split(Required(5));
                 if (incorrect.Count == 0) throw EvalRecordException.AtLine(path, rec.Line, "Incorrect Answers", "has no answers, expected ';'-separated answers");
-                return new TruthfulQaItem(f[col[0]], f[col[1]], Required(2), Required(3), correct, incorrect);
+                return new TruthfulQaItem(f[col[0]], f[col[1]], Required(2), Close(Required(3)), correct, incorrect);
             });
         }
         return list.Done(path, "TruthfulQA");
     }
 
     private static List<string> Split(string answers) =>
-        answers.Split(';').Select(a => a.Trim()).Where(a => a.Length > 0).ToList();
+        answers.Split(';').Select(a => a.Trim()).Where(a => a.Length > 0).Select(Close).ToList();
+
+    private static string Close(string answer) => answer.EndsWith('.') ? answer : answer + ".";
 }
