@@ -7,8 +7,11 @@ using LlamaAdapter.Evaluation.Tasks;
 
 namespace LlamaAdapter.Evaluation;
 
-/// <summary>How much to run: shots (null = each task's default), documents per subtask (the harness's --limit), the few-shot seed.</summary>
-public sealed record EvalOptions(int? Shots = null, int? Limit = null, ulong Seed = 1234);
+/// <summary>
+/// How much to run: shots (null = each task's default), documents per subtask (the harness's --limit), the few-shot
+/// seed, and how many documents' requests go to the model per call.
+/// </summary>
+public sealed record EvalOptions(int? Shots = null, int? Limit = null, ulong Seed = 1234, int DocsPerCall = 8);
 
 /// <summary>Progress: the subtask being scored, documents done in the whole run and their total.</summary>
 public readonly record struct EvalProgress(string Subtask, int Done, int Total);
@@ -23,6 +26,7 @@ public sealed class Evaluator(ILogLikelihoodModel model, ITokenizer tokenizer)
     public EvalReport Run(IReadOnlyList<EvalTask> tasks, EvalOptions options, EvalSettings settings, IProgress<EvalProgress>? progress = null, CancellationToken ct = default)
     {
         if (options.Limit is <= 0) throw new BadInputException($"--limit: expected a positive number of documents, got {options.Limit}");
+        if (options.DocsPerCall <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.DocsPerCall, "DocsPerCall: expected a positive number");
         if (options.Shots is < 0) throw new BadInputException($"--shots: expected 0 or more, got {options.Shots}");
         int total = tasks.Sum(t => t.Subtasks.Sum(s => Limited(s).Count));
         int done = 0;
@@ -38,11 +42,21 @@ public sealed class Evaluator(ILogLikelihoodModel model, ITokenizer tokenizer)
                     throw new BadInputException($"{sub.Name}: --shots {shots} needs few-shot examples, and none were loaded (train/dev split missing)");
                 var fewShot = new FewShotContext(sub.Sampler, sub.FewShotPool, sub.DrawsOneExtra, options.Seed);
                 var docs = new List<DocResult>();
-                foreach (var doc in Limited(sub))
+                // Contexts are built in document order (the few-shot draws share one random stream); the requests of
+                // several documents go to the model in one call so it can fill its batches.
+                foreach (var chunk in Limited(sub).Chunk(options.DocsPerCall))
                 {
                     ct.ThrowIfCancellationRequested();
-                    docs.Add(ScoreDoc(doc, fewShot.Build(doc, shots, sub.Description), task.Metrics, ct));
-                    progress?.Report(new EvalProgress(sub.Name, ++done, total));
+                    var contexts = chunk.Select(doc => fewShot.Build(doc, shots, sub.Description)).ToArray();
+                    var requests = chunk.SelectMany((doc, i) => doc.Choices.Select(c => HarnessEncoding.EncodePair(tokenizer, contexts[i], FewShotContext.TargetDelimiter + c))).ToArray();
+                    var scored = model.Score(requests, ct);
+                    int at = 0;
+                    for (int i = 0; i < chunk.Length; i++)
+                    {
+                        docs.Add(Result(chunk[i], contexts[i], scored.Skip(at).Take(chunk[i].Choices.Count).ToArray(), task.Metrics));
+                        at += chunk[i].Choices.Count;
+                        progress?.Report(new EvalProgress(sub.Name, ++done, total));
+                    }
                 }
                 samples.Add(new SubtaskSamples(sub.Name, docs));
                 perSubtask.Add((sub, Summarise(docs, task.Metrics)));
@@ -54,10 +68,8 @@ public sealed class Evaluator(ILogLikelihoodModel model, ITokenizer tokenizer)
         IReadOnlyList<McDoc> Limited(EvalSubtask s) => options.Limit is { } l ? s.Docs.Take(l).ToArray() : s.Docs;
     }
 
-    private DocResult ScoreDoc(McDoc doc, string context, TaskMetrics metrics, CancellationToken ct)
+    private static DocResult Result(McDoc doc, string context, IReadOnlyList<LogLikelihood> scored, TaskMetrics metrics)
     {
-        var requests = doc.Choices.Select(c => HarnessEncoding.EncodePair(tokenizer, context, FewShotContext.TargetDelimiter + c)).ToArray();
-        var scored = model.Score(requests, ct);
         var lls = scored.Select(s => s.LogProb).ToArray();
         return new DocResult(doc.Id, context, doc.Choices, doc.Gold, lls, scored.Select(s => s.IsGreedy).ToArray(),
             ChoiceMetrics.Predict(lls), ChoiceMetrics.PredictNorm(lls, doc.Choices), ChoiceMetrics.PredictBytes(lls, doc.Choices),

@@ -9,8 +9,8 @@ namespace LlamaAdapter.Evaluation.Scoring;
 /// Log-likelihoods from the TorchSharp <see cref="LlamaModel"/> as the harness's HF model computes them: input =
 /// (context + continuation)[-(max_length+1):][:-1], right-padded with id 0 into a batch (padding sits after every
 /// real token, so causal attention never sees it), float32 log-softmax at the continuation's positions only.
-/// Requests are batched in order, <see cref="BatchSize"/> rows at a time; the evaluator sends a question's choices
-/// together, so its context is run once per batch.
+/// Requests are sorted longest first and batched <see cref="BatchSize"/> rows at a time; the evaluator sends several
+/// questions' choices together, so a context is run in one batch with its choices.
 /// </summary>
 public sealed class TorchLogLikelihoodModel(LlamaModel model, int batchSize = 16) : ILogLikelihoodModel
 {
@@ -19,13 +19,19 @@ public sealed class TorchLogLikelihoodModel(LlamaModel model, int batchSize = 16
 
     public IReadOnlyList<LogLikelihood> Score(IReadOnlyList<LogLikelihoodRequest> requests, CancellationToken ct = default)
     {
-        var results = new LogLikelihood[requests.Count];
-        for (int start = 0; start < requests.Count; start += BatchSize)
+        // Longest first, as the harness orders its requests, so a batch's rows have similar lengths and little padding;
+        // results go back to request order.
+        var order = Enumerable.Range(0, requests.Count).OrderByDescending(i => requests[i].Context.Length + requests[i].Continuation.Length).ToArray();
+        var sorted = order.Select(i => requests[i]).ToArray();
+        var scored = new LogLikelihood[requests.Count];
+        for (int start = 0; start < sorted.Length; start += BatchSize)
         {
             ct.ThrowIfCancellationRequested();
-            int n = Math.Min(BatchSize, requests.Count - start);
-            ScoreBatch(requests, start, n, results);
+            int n = Math.Min(BatchSize, sorted.Length - start);
+            ScoreBatch(sorted, start, n, scored);
         }
+        var results = new LogLikelihood[requests.Count];
+        for (int k = 0; k < order.Length; k++) results[order[k]] = scored[k];
         return results;
     }
 

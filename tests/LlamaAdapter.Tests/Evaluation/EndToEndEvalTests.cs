@@ -60,7 +60,8 @@ public class EndToEndEvalTests
             // One ARC train example (1-shot), then the question.
             Assert.Matches(@"^Question: Question number 1\d\?\nAnswer: beta\n\nQuestion: Question number \d\?\nAnswer:$", d.Context);
             var again = scorer.Score(d.Choices.Select(c => HarnessEncoding.EncodePair(tok, d.Context, " " + c)).ToArray());
-            Assert.Equal(again.Select(a => a.LogProb), d.LogLikelihoods);
+            // Scored here alone, in the run batched with other documents (other padding): equal to float32 rounding.
+            Assert.All(again.Zip(d.LogLikelihoods), p => Assert.InRange(Math.Abs(p.First.LogProb - p.Second), 0, 1e-5));
             Assert.Equal(ChoiceMetrics.Predict(d.LogLikelihoods), d.Prediction);
         }
         var arcRow = report.Results.Single(r => r.Name == "arc_easy");
