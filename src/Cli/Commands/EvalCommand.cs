@@ -3,6 +3,7 @@ using Cocona;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Evaluation;
+using LlamaAdapter.Evaluation.Generative;
 using LlamaAdapter.Evaluation.Reports;
 using LlamaAdapter.Evaluation.Scoring;
 using LlamaAdapter.Evaluation.Tasks;
@@ -30,23 +31,24 @@ public sealed class EvalCommand
         [Option(Description = "Print the results as JSON instead of a table")] bool json = false,
         [Option(Description = "Write the full report (results and per-document log-likelihoods) to this JSON file")] string? @out = null,
         [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
-        [Option(Description = "Model dtype: f32, bf16 or f16")] string dtype = "f32")
+        [Option(Description = "Model dtype: f32, bf16 or f16")] string dtype = "f32",
+        [Option(Description = "loglik (lm-evaluation-harness) or reference (the paper code's generate-and-match protocol: arc_easy, arc_challenge, mmlu, truthfulqa_mc1)")] string protocol = "loglik",
+        [Option(Description = "reference protocol: sampling temperature (0 = greedy)")] double temperature = 0.1,
+        [Option(Description = "reference protocol: top-p")] double topP = 0.75,
+        [Option(Description = "reference protocol: most new tokens per answer")] int maxNewTokens = 512)
     {
         if (adapter is not null) throw new UserException("--adapter: evaluating with an adapter is not available yet");
+        if (protocol == "reference")
+            return await Reference(model, tokenizer, tasks, dataDir, limit, skipBad, @out, json, device, dtype, new GenerationSettings(temperature, topP, maxNewTokens));
+        if (protocol != "loglik") throw new UserException($"--protocol: expected loglik or reference, got '{protocol}'");
         var names = TaskCatalog.Parse(tasks);
-        var scalar = dtype switch
-        {
-            "f32" => ScalarType.Float32,
-            "bf16" => ScalarType.BFloat16,
-            "f16" => ScalarType.Float16,
-            _ => throw new UserException($"--dtype: expected f32, bf16 or f16, got '{dtype}'"),
-        };
         var dev = ParseDevice(device);
         if (batchSize <= 0) throw new UserException($"--batch-size: expected a positive number, got {batchSize}");
         if (!Directory.Exists(dataDir)) throw new UserException($"--data-dir: folder '{dataDir}' not found");
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 
+        var scalar = ParseDType(dtype);
         bool needFewShot = shots is > 0;
         var loaded = new List<EvalTask>();
         foreach (var n in names) loaded.Add(await TaskCatalog.LoadAsync(n, dataDir, needFewShot, skipBad, cts.Token));
@@ -95,6 +97,74 @@ public sealed class EvalCommand
         if (@out is not null) AnsiConsole.MarkupLineInterpolated($"[grey]report with per-document log-likelihoods: {@out}[/]");
         return 0;
     }
+
+    /// <summary>The reference protocol: prompts as example.py builds them, generation, check_correct on the response.</summary>
+    private static async Task<int> Reference(string model, string? tokenizer, string tasks, string dataDir, int? limit, bool skipBad, string? @out, bool json,
+                                             string device, string dtype, GenerationSettings settings)
+    {
+        var names = tasks.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToArray();
+        foreach (var n in names)
+            if (!GenerativeTasks.Names.Contains(n)) throw new UserException($"--tasks: the reference protocol has no task '{n}', expected one or more of {string.Join(", ", GenerativeTasks.Names)}");
+        if (limit is <= 0) throw new UserException($"--limit: expected a positive number of documents, got {limit}");
+        if (settings.MaxNewTokens <= 0 || settings.TopP is <= 0 or > 1 || settings.Temperature < 0)
+            throw new UserException("--max-new-tokens must be positive, --top-p in (0, 1], --temperature ≥ 0");
+        var scalar = ParseDType(dtype);
+        var dev = ParseDevice(device);
+        if (!Directory.Exists(dataDir)) throw new UserException($"--data-dir: folder '{dataDir}' not found");
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+        var items = new Dictionary<string, IReadOnlyList<GenerativeItem>>();
+        foreach (var n in names)
+        {
+            var all = await GenerativeTasks.LoadAsync(n, dataDir, skipBad, cts.Token);
+            items[n] = limit is { } l ? all.Take(l).ToArray() : all;
+        }
+        using var checkpoint = LlamaCheckpoint.Open(model);
+        var tok = LoadTokenizer(tokenizer, checkpoint);
+        using var llama = PretrainedLlama.Load(checkpoint, scalar, dev, cts.Token);
+        var evaluator = new GenerativeEvaluator(new TorchTextGenerator(llama, tok.EosId), tok, settings);
+        var results = new Dictionary<string, IReadOnlyList<GenerativeResult>>();
+        foreach (var n in names) results[n] = evaluator.Run(items[n], null, cts.Token);
+
+        var summary = names.Select(n => (Name: n, Acc: GenerativeEvaluator.Accuracy(results[n]))).ToList();
+        object Report(bool withSamples) => new
+        {
+            settings = new { tasks = names, limit, model = checkpoint.Path, settings.Temperature, settings.TopP, settings.MaxNewTokens, settings.Seed },
+            results = summary.Select(s => new { name = s.Name, acc = s.Acc.Micro.Value, stderr = s.Acc.Micro.Stderr, count = s.Acc.Micro.Count, macro = s.Acc.Macro }),
+            samples = withSamples ? results : null,
+        };
+        var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
+        if (@out is not null)
+        {
+            string full = Path.GetFullPath(@out);
+            string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                File.WriteAllText(temp, System.Text.Json.JsonSerializer.Serialize(Report(true), jsonOptions));
+                File.Move(temp, full, overwrite: true);
+            }
+            finally { if (File.Exists(temp)) File.Delete(temp); }
+        }
+        if (json)
+        {
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(Report(false), jsonOptions));
+            return 0;
+        }
+        var table = new Table().AddColumns("task (reference protocol)", "n", "accuracy", "± stderr", "macro over subjects");
+        foreach (var s in summary)
+            table.AddRow(s.Name, $"{s.Acc.Micro.Count}", s.Acc.Micro.Value.ToString("F4", CultureInfo.InvariantCulture),
+                s.Acc.Micro.Stderr?.ToString("F4", CultureInfo.InvariantCulture) ?? "N/A", s.Acc.Macro?.ToString("F4", CultureInfo.InvariantCulture) ?? "");
+        AnsiConsole.Write(table);
+        return 0;
+    }
+
+    private static ScalarType ParseDType(string dtype) => dtype switch
+    {
+        "f32" => ScalarType.Float32,
+        "bf16" => ScalarType.BFloat16,
+        "f16" => ScalarType.Float16,
+        _ => throw new UserException($"--dtype: expected f32, bf16 or f16, got '{dtype}'"),
+    };
 
     private static ITokenizer LoadTokenizer(string? path, LlamaCheckpoint checkpoint)
     {

@@ -46,7 +46,7 @@ public static class TaskCatalog
             case "truthfulqa_mc1":
             case "truthfulqa_mc2":
             {
-                var items = TruthfulQaReader.Load(Find(dataDir, name, ["TruthfulQA.csv", "truthfulqa/TruthfulQA.csv", "TruthfulQA/TruthfulQA.csv"]), skipBad).Items;
+                var items = TruthfulQaReader.Load(Find(dataDir, name, TruthfulQaCandidates), skipBad).Items;
                 Func<TruthfulQaItem, int, McDoc> format = name == "truthfulqa_mc1" ? HarnessFormats.TruthfulQaMc1 : HarnessFormats.TruthfulQaMc2;
                 var docs = items.Select(format).ToArray();
                 // No training split: the harness falls back to the validation docs themselves for few-shot.
@@ -76,7 +76,7 @@ public static class TaskCatalog
     }
 
     /// <summary>Upstream data/{split}/{subject}_{split}.csv, or HF Parquet (all/{split}-*.parquet with a subject column).</summary>
-    private static async Task<Dictionary<string, List<MmluItem>>> ReadMmluSplitAsync(string dataDir, string split, bool skipBad, CancellationToken ct)
+    internal static async Task<Dictionary<string, List<MmluItem>>> ReadMmluSplitAsync(string dataDir, string split, bool skipBad, CancellationToken ct)
     {
         var bySubject = new Dictionary<string, List<MmluItem>>(StringComparer.Ordinal);
         string[] csvDirs = [Path.Combine(dataDir, "mmlu", "data", split), Path.Combine(dataDir, "mmlu", split), Path.Combine(dataDir, "data", split)];
@@ -102,7 +102,7 @@ public static class TaskCatalog
         }
     }
 
-    private static string[] ArcCandidates(string set, string split, string upstreamSplit) =>
+    internal static string[] ArcCandidates(string set, string split, string upstreamSplit) =>
         [.. new[] { "", "ai2_arc", "arc" }.SelectMany(root => new[]
         {
             Path.Combine(root, set, $"{split}-00000-of-00001.parquet"),
@@ -110,10 +110,12 @@ public static class TaskCatalog
             Path.Combine(root, set, $"{set}-{upstreamSplit}.jsonl"),
         })];
 
+    internal static readonly string[] TruthfulQaCandidates = ["TruthfulQA.csv", "truthfulqa/TruthfulQA.csv", "TruthfulQA/TruthfulQA.csv"];
+
     private static string[] HellaSwagCandidates(string upstream, string hf) =>
         [$"hellaswag/hellaswag_{upstream}.jsonl", $"hellaswag/{hf}.jsonl", $"hellaswag_{upstream}.jsonl"];
 
-    private static string Find(string dataDir, string what, IReadOnlyList<string> candidates)
+    internal static string Find(string dataDir, string what, IReadOnlyList<string> candidates)
     {
         foreach (var c in candidates)
         {
