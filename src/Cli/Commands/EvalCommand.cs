@@ -83,6 +83,8 @@ public sealed class EvalCommand
         }
 
         if (@out is not null) EvalReportJson.Write(@out, report);
+        foreach (var (task, n) in report.SkippedRecords ?? new Dictionary<string, int>())
+            if (n > 0) Console.Error.WriteLine($"warning: {task}: {n} malformed records skipped (--skip-bad)");
         if (json)
         {
             Console.WriteLine(EvalReportJson.Serialize(report with { Samples = [] }));
