@@ -135,7 +135,7 @@ public sealed class EvalCommand
             results = summary.Select(s => new { name = s.Name, acc = s.Acc.Micro.Value, stderr = s.Acc.Micro.Stderr, count = s.Acc.Micro.Count, macro = s.Acc.Macro }),
             samples = withSamples ? results : null,
         };
-        var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
+        var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
         if (@out is not null)
         {
             string full = Path.GetFullPath(@out);
