@@ -43,6 +43,9 @@ public static class TrainRun
             }
             else if (CheckpointDirectory.List(s.OutDir).Count > 0)
                 throw new BadInputException($"{s.OutDir}: already holds checkpoints; pass --resume {s.OutDir} to continue that run, or choose another --out");
+            // Dropout (LoRA) draws from torch's global RNG: seed it as the reference does (torch.manual_seed), so a
+            // run is reproducible from --seed; a resumed run takes the checkpoint's RNG state instead (Restore).
+            else random.manual_seed(s.Trainer.Seed);
             return (trainer, from);
         }
         catch
