@@ -280,6 +280,25 @@ public sealed class PeftTests : IDisposable
     }
 
     [Fact]
+    public async Task Resume_WithAnotherLoraAlpha_IsRefusedNamingTheField()
+    {
+        string data = Path.Combine(_dir, "data.json");
+        File.WriteAllText(data, System.Text.Json.JsonSerializer.Serialize(Enumerable.Range(0, 6).Select(i => new { instruction = $"N{i}", input = "", output = $"{i}" })));
+        var settings = new TrainRunSettings(data, Path.Combine(_dir, "run"), Options with { Epochs = 1 }, MaxSeqLen: 160, ValidationCount: 2);
+        var c = new LoraConfig(Rank: 2, Alpha: 4, Dropout: 0);
+        using var m = WithLora(c);
+        var (t, _) = await TrainRun.PrepareAsync(settings, m, new ByteTokenizer(97), PeftDescription.Describe(Base.Config, c));
+        using (t) t.Run(settings.OutDir);
+
+        var again = settings with { Resume = settings.OutDir };
+        var e = await Assert.ThrowsAsync<BadInputException>(() => TrainRun.PrepareAsync(again, m, new ByteTokenizer(97), PeftDescription.Describe(Base.Config, c with { Alpha = 8 })));
+        Assert.Contains("'alpha'", e.Message);
+        Assert.Contains("checkpoint '4', this run '8'", e.Message);
+        var (same, from) = await TrainRun.PrepareAsync(again, m, new ByteTokenizer(97), PeftDescription.Describe(Base.Config, c));
+        using (same) Assert.NotNull(from);
+    }
+
+    [Fact]
     public void BitFitBiases_AreNotWeightDecayed_LoraMatricesAre()
     {
         using var l = WithLora(AllLora);
