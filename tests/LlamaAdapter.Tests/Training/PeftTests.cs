@@ -72,6 +72,28 @@ public sealed class PeftTests : IDisposable
     }
 
     [Fact]
+    public void OverA16BitBase_TrainablesAreFloat32_IdentityAtInit_AndGradientsReachThem()
+    {
+        using var ids = TinyLlama.IdsTensor(TinyLlama.Ids());
+        using var plain = Base.Build(dtype: ScalarType.BFloat16);
+        using var expected = plain.forward(ids).to(ScalarType.Float32);
+        using var m = WithLora(AllLora, ScalarType.BFloat16);
+        using var bitfit = Base.Build(dtype: ScalarType.BFloat16);
+        bitfit.AttachBitFit(new BitFitConfig());
+        foreach (var model in new[] { m, bitfit })
+        {
+            Assert.All(model.TrainableParameters(), p => Assert.Equal(ScalarType.Float32, p.Parameter.dtype));
+            using var got = model.forward(ids);
+            Assert.Equal(ScalarType.BFloat16, got.dtype);
+            Assert.Equal(expected.data<float>().ToArray(), got.to(ScalarType.Float32).data<float>().ToArray());
+        }
+        RandomiseB(m, 4);
+        using var loss = m.forward(ids).to(ScalarType.Float32).pow(2).mean();
+        loss.backward();
+        Assert.All(m.TrainableParameters(), p => Assert.True(p.Parameter.grad is { } g && g.dtype == ScalarType.Float32 && g.abs().sum().item<float>() > 0, p.Name));
+    }
+
+    [Fact]
     public void LoraInit_AIsKaimingUniform_BIsZero_NamesAndShapesAsDocumented()
     {
         using var m = WithLora(new LoraConfig(Rank: 4, Targets: Projections.All));
