@@ -2,7 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using LlamaAdapter.Convert;
 using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Core.Tokenizers;
@@ -18,9 +21,16 @@ namespace LlamaAdapter.Bench;
 /// in flight, so it stays far below the model size).
 /// Run: dotnet run -c Release --project bench/LlamaAdapter.Bench -- --filter '*ConvertBench*'
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(Settings))]
 public class ConvertBench
 {
+    /// <summary>Seconds per operation: a few monitored runs, in process (a generated project takes minutes to build on a small machine).</summary>
+    private sealed class Settings : ManualConfig
+    {
+        public Settings() => AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1)
+                                       .WithIterationCount(3).WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     private string _dir = "", _hf = "";
     private SentencePieceModel _tokenizer = null!;
 
@@ -38,8 +48,12 @@ public class ConvertBench
     [GlobalCleanup]
     public void Cleanup()
     {
+        // Peak RSS counts the pages of the memory-mapped input too (file-backed, reclaimable); RssAnon is the heap.
+        string status = File.Exists("/proc/self/status") ? string.Join(", ", File.ReadAllLines("/proc/self/status")
+            .Where(l => l.StartsWith("RssAnon", StringComparison.Ordinal) || l.StartsWith("RssFile", StringComparison.Ordinal))
+            .Select(l => string.Join(' ', l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)))) : "";
         Console.WriteLine($"// ConvertBench: {Layers} layers, peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:0} MiB " +
-                          $"(checkpoint {Directory.GetFiles(_hf).Sum(f => new FileInfo(f).Length) / 1048576.0:0} MiB)");
+                          $"(checkpoint {Directory.GetFiles(_hf).Sum(f => new FileInfo(f).Length) / 1048576.0:0} MiB); now {status}");
         Directory.Delete(_dir, recursive: true);
     }
 
