@@ -68,7 +68,7 @@ public static class ModelConverter
             ct.ThrowIfCancellationRequested();
             writer.Commit();
         }
-        catch (IOException e) when (e is not FileNotFoundException || !File.Exists(output))
+        catch (IOException e)
         {
             throw new BadInputException($"{output}: writing the GGUF failed ({e.Message}); no output was written and the temporary file was removed", e);
         }

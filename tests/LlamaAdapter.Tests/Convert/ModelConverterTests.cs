@@ -176,6 +176,31 @@ public class ModelConverterTests
     }
 
     [Fact]
+    public void Llama3RopeScaling_WritesRopeFreqsAsConvertHfToGgufDoes()
+    {
+        using var tmp = new TempDir();
+        WriteHf(tmp["hf"], Tiny);
+        string cfgPath = Path.Combine(tmp["hf"], "config.json");
+        var cfg = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath))!.AsObject();
+        cfg["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(
+            """{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16}""");
+        File.WriteAllText(cfgPath, cfg.ToJsonString());
+        ModelConverter.Convert(tmp["hf"], tmp["o.gguf"], Options(OutputType.F16));
+        using var r = GgufReader.Open(tmp["o.gguf"]);
+        var t = r.Tensor("rope_freqs.weight");
+        Assert.Equal(GgmlType.F32, t.Type);
+        Assert.Equal([8L], t.Shape);
+        var expected = LlamaConfig.FromHfConfig(cfgPath).Llama3RopeFactors();
+        Assert.Equal(expected, MemoryMarshal.Cast<byte, float>(r.Span(t)).ToArray());
+        Assert.Contains(expected, f => f != 1f);
+        Assert.False(r.Metadata.ContainsKey("llama.rope.scaling.type"));
+        // and re-quantizing keeps it as it is
+        ModelConverter.Convert(tmp["o.gguf"], tmp["q.gguf"], new ConvertOptions(OutputType.Q8_0));
+        using var q = GgufReader.Open(tmp["q.gguf"]);
+        Assert.Equal(r.Span("rope_freqs.weight").ToArray(), q.Span("rope_freqs.weight").ToArray());
+    }
+
+    [Fact]
     public void OutputType_Parse()
     {
         Assert.Equal(OutputType.Q4_K, OutputType.Parse("q4_k_m"));
