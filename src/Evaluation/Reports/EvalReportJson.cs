@@ -1,0 +1,39 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace LlamaAdapter.Evaluation.Reports;
+
+/// <summary>The report as indented JSON (camelCase), written atomically: a temp file beside the target, then renamed over it.</summary>
+public static class EvalReportJson
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public static string Serialize(EvalReport report) => JsonSerializer.Serialize(report, Options);
+
+    public static EvalReport? Deserialize(string json) => JsonSerializer.Deserialize<EvalReport>(json, Options);
+
+    public static void Write(string path, EvalReport report)
+    {
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                JsonSerializer.Serialize(f, report, Options);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+}

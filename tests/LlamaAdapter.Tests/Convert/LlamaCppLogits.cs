@@ -1,0 +1,53 @@
+using LlamaAdapter.Core.Native;
+
+namespace LlamaAdapter.Tests.Convert;
+
+/// <summary>
+/// llama.cpp as the reference: libllama loads a whole GGUF model (CPU), decodes the ids one at a time through its KV
+/// cache (F32 cache, flash attention off, so only the weights' type differs from float math), and hands back each
+/// position's logits.
+/// </summary>
+internal static unsafe class LlamaCppLogits
+{
+    private static readonly Lock Gate = new();
+
+    public static float[][] Decode(string gguf, int[] ids, int threads = 2)
+    {
+        GgmlLibrary.LoadBackends();
+        lock (Gate)
+        {
+            LlamaApi.llama_backend_init();
+            var mp = LlamaApi.DefaultModelParams();
+            mp.NGpuLayers = 0;
+            IntPtr model = LlamaApi.llama_model_load_from_file(gguf, mp);
+            Assert.True(model != IntPtr.Zero, $"libllama could not load {gguf}");
+            using var modelHandle = new LlamaModelHandle(model);
+            int vocab = LlamaApi.llama_vocab_n_tokens(LlamaApi.llama_model_get_vocab(model));
+
+            var cp = LlamaApi.DefaultContextParams();
+            cp.NCtx = 256; // libllama pads n_ctx to a multiple of 256: ask for one so the round trip checks the field
+            Assert.True(ids.Length <= 256);
+            cp.NBatch = cp.NUbatch = cp.NCtx;
+            cp.TypeK = cp.TypeV = GgmlType.F32;
+            cp.FlashAttnType = 0;
+            IntPtr ctx = LlamaApi.llama_init_from_model(model, cp);
+            Assert.True(ctx != IntPtr.Zero, $"libllama could not create a context for {gguf}");
+            using var ctxHandle = new LlamaContextHandle(ctx);
+            uint nCtx = LlamaApi.llama_n_ctx(ctx);
+            Assert.True(nCtx == cp.NCtx, $"asked for n_ctx {cp.NCtx}, libllama made {nCtx}");
+            LlamaApi.llama_set_n_threads(ctx, threads, threads);
+
+            var result = new float[ids.Length][];
+            for (int i = 0; i < ids.Length; i++)
+            {
+                int token = ids[i];
+                int rc = LlamaApi.llama_decode(ctx, LlamaApi.llama_batch_get_one(&token, 1));
+                Assert.Equal(0, rc);
+                float* logits = LlamaApi.llama_get_logits_ith(ctx, -1);
+                Assert.True(logits != null, "no logits after decode");
+                result[i] = new ReadOnlySpan<float>(logits, vocab).ToArray();
+            }
+            return result;
+        }
+    }
+}
