@@ -50,6 +50,8 @@ public sealed class Evaluator(ILogLikelihoodModel model, ITokenizer tokenizer)
                     var contexts = chunk.Select(doc => fewShot.Build(doc, shots, sub.Description)).ToArray();
                     var requests = chunk.SelectMany((doc, i) => doc.Choices.Select(c => HarnessEncoding.EncodePair(tokenizer, contexts[i], FewShotContext.TargetDelimiter + c))).ToArray();
                     var scored = model.Score(requests, ct);
+                    if (scored.Count != requests.Length)
+                        throw new InvalidOperationException($"the model answered {scored.Count} of {requests.Length} loglikelihood requests");
                     int at = 0;
                     for (int i = 0; i < chunk.Length; i++)
                     {
@@ -63,7 +65,7 @@ public sealed class Evaluator(ILogLikelihoodModel model, ITokenizer tokenizer)
             }
             rows.AddRange(Rows(task, shots, perSubtask));
         }
-        return new EvalReport(settings, rows, samples);
+        return new EvalReport(settings, rows, samples, tasks.ToDictionary(t => t.Name, t => t.Skipped));
 
         IReadOnlyList<McDoc> Limited(EvalSubtask s) => options.Limit is { } l ? s.Docs.Take(l).ToArray() : s.Docs;
     }

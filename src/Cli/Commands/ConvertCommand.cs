@@ -1,18 +1,21 @@
 using System.Diagnostics;
 using Cocona;
+using Cocona.Application;
 using LlamaAdapter.Convert;
 using Spectre.Console;
 
 namespace LlamaAdapter.Cli.Commands;
 
-public sealed class ConvertCommand
+/// <remarks>Cocona's app context comes from the constructor: as a method parameter it would show up in --help as an option.</remarks>
+public sealed class ConvertCommand(ICoconaAppContextAccessor appContext)
 {
+    private CancellationToken Cancellation => appContext.Current?.CancellationToken ?? CancellationToken.None;
+
     [Command("convert", Description = "Convert an HF (safetensors, sharded too) or Meta (consolidated.*.pth) LLaMA checkpoint to GGUF, " +
                                       "or with --base a trained adapter (extract .safetensors or PEFT AdaptionPrompt dir) to an adapter GGUF. " +
                                       "Examples: llama-adapter convert ./Llama-2-7b-hf llama-2-7b.Q8_0.gguf --type Q8_0; " +
                                       "llama-adapter convert adapter.safetensors adapter.gguf --base ./Llama-2-7b-hf")]
     public int Convert(
-        CoconaAppContext ctx,
         [Argument(Description = "Checkpoint directory (config.json + *.safetensors, or params.json + consolidated.NN.pth)")] string input,
         [Argument(Description = "GGUF file to write (appears only when complete)")] string output,
         [Option('t', Description = "F32, F16, BF16, Q8_0, Q4_0, Q4_K (=Q4_K_M), Q5_K (=Q5_K_M) or Q6_K")] string type = "F16",
@@ -24,12 +27,12 @@ public sealed class ConvertCommand
         var sw = Stopwatch.StartNew();
         if (@base is not null)
         {
-            LlamaAdapter.Convert.Adapters.AdapterConverter.Convert(input, @base, output, ctx.CancellationToken);
+            LlamaAdapter.Convert.Adapters.AdapterConverter.Convert(input, @base, output, Cancellation);
             AnsiConsole.MarkupLineInterpolated($"wrote adapter [green]{output}[/] in {sw.Elapsed.TotalSeconds:0.0} s");
             return 0;
         }
         var options = new ConvertOptions(OutputType.Parse(type), name, tokenizer, Log: verbose ? s => Console.WriteLine(s) : null);
-        ModelConverter.Convert(input, output, options, ctx.CancellationToken);
+        ModelConverter.Convert(input, output, options, Cancellation);
         AnsiConsole.MarkupLineInterpolated($"wrote [green]{output}[/] ({options.Type}, {new FileInfo(output).Length / 1048576.0:0.0} MiB) in {sw.Elapsed.TotalSeconds:0.0} s");
         return 0;
     }

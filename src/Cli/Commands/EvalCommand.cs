@@ -83,6 +83,8 @@ public sealed class EvalCommand
         }
 
         if (@out is not null) EvalReportJson.Write(@out, report);
+        foreach (var (task, n) in report.SkippedRecords ?? new Dictionary<string, int>())
+            if (n > 0) Console.Error.WriteLine($"warning: {task}: {n} malformed records skipped (--skip-bad)");
         if (json)
         {
             Console.WriteLine(EvalReportJson.Serialize(report with { Samples = [] }));
@@ -133,7 +135,7 @@ public sealed class EvalCommand
             results = summary.Select(s => new { name = s.Name, acc = s.Acc.Micro.Value, stderr = s.Acc.Micro.Stderr, count = s.Acc.Micro.Count, macro = s.Acc.Macro }),
             samples = withSamples ? results : null,
         };
-        var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
+        var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
         if (@out is not null)
         {
             string full = Path.GetFullPath(@out);

@@ -3,6 +3,7 @@ using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Training;
 using LlamaAdapter.Training.Adapters;
 using LlamaAdapter.Training.Loading;
+using LlamaAdapter.Training.Peft;
 using LlamaAdapter.Training.Pipeline;
 using Spectre.Console;
 using TorchSharp;
@@ -12,13 +13,18 @@ namespace LlamaAdapter.Cli.Commands;
 
 public sealed class TrainCommand
 {
-    [Command("train", Description = "Fine-tune a prompt adapter on Alpaca data (the paper's recipe by default). Ctrl-C saves a checkpoint; --resume continues it. Example: llama-adapter train --model llama-7b-hf --data alpaca_data.json --out runs/nonlinear --kind nonlinear --device cuda")]
+    [Command("train", Description = "Fine-tune a prompt adapter (the paper's recipe by default), LoRA or BitFit on Alpaca data. Ctrl-C saves a checkpoint; --resume continues it. Example: llama-adapter train --model llama-7b-hf --data alpaca_data.json --out runs/nonlinear --kind nonlinear --device cuda")]
     public async Task<int> Train(
         [Option(Description = "Base model: a GGUF file, a Hugging Face folder (config.json + *.safetensors) or a Meta folder (params.json + consolidated.*.pth)")] string model,
         [Option(Description = "Alpaca data: .json array, .jsonl or .parquet with instruction, input, output")] string data,
         [Option('o', Description = "Run folder for checkpoints and metrics.jsonl")] string @out,
         [Option(Description = "SentencePiece tokenizer.model or a GGUF with tokenizer metadata (default: the GGUF model itself, or tokenizer.model in the model folder)")] string? tokenizer = null,
+        [Option(Description = "prompt (a prompt adapter of --kind), lora (low-rank updates on --targets) or bitfit (zero-initialised biases on --targets, only they train)")] string method = "prompt",
         [Option(Description = "linear (LLaMA-Adapter prompts), nonlinear (the paper's hypernetwork prompts) or prefix (random-init, no gate)")] string kind = "linear",
+        [Option("lora-rank", Description = "LoRA rank r")] int loraRank = 8,
+        [Option("lora-alpha", Description = "LoRA alpha; the update is scaled by alpha / r")] double loraAlpha = 16,
+        [Option("lora-dropout", Description = "Dropout on the LoRA branch's input while training")] double loraDropout = 0.05,
+        [Option(Description = "Projections for lora/bitfit: comma-separated wq,wk,wv,wo,w1,w2,w3 or all (default: wq,wv for lora, all for bitfit)")] string? targets = null,
         [Option("prompt-len", Description = "L: prompt vectors per adapter layer")] int promptLen = 10,
         [Option(Description = "K: adapters on the last K layers (30 for 7B, 38 for 13B)")] int layers = 30,
         [Option(Description = "Hypernetwork hidden width (nonlinear; 0 = one-layer)")] int hidden = 64,
@@ -42,6 +48,7 @@ public sealed class TrainCommand
     {
         var dev = TorchRuntime.ParseDevice(device);
         var scalar = ParseDType(dtype, dev);
+        var peft = ParseMethod(method, loraRank, loraAlpha, loraDropout, targets);
         var adapter = ParseAdapter(kind, promptLen, layers, hidden, activation);
         int accumSteps = AccumSteps(batchSize, accum, effectiveBatch);
         var options = new TrainerOptions
@@ -67,16 +74,35 @@ public sealed class TrainCommand
             using var llama = PretrainedLlama.Load(model, scalar, dev, cts.Token);
             if (tok.VocabSize != llama.Config.VocabSize)
                 throw new UserException($"{tokenizer ?? model}: the tokenizer has {tok.VocabSize} pieces; the model has a vocabulary of {llama.Config.VocabSize}");
+            IReadOnlyDictionary<string, string> description;
+            string what;
             using (var g = new Generator(unchecked((ulong)seed)))
-                llama.AttachNewAdapter(adapter.Validate(llama.Config.NLayers), g);
+                switch (peft)
+                {
+                    case LoraConfig lora:
+                        llama.AttachLora(lora, g);
+                        description = PeftDescription.Describe(llama.Config, lora);
+                        what = $"LoRA r={lora.Rank} alpha={lora.Alpha} dropout={lora.Dropout} on {Projections.Format(lora.TargetList)}";
+                        break;
+                    case BitFitConfig bitFit:
+                        llama.AttachBitFit(bitFit);
+                        description = PeftDescription.Describe(llama.Config, bitFit);
+                        what = $"BitFit biases on {Projections.Format(bitFit.TargetList)}";
+                        break;
+                    default:
+                        llama.AttachNewAdapter(adapter.Validate(llama.Config.NLayers), g);
+                        description = AdapterDescription.Describe(llama, adapter);
+                        what = $"{adapter.Kind} adapter";
+                        break;
+                }
 
             var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume);
-            var (trainer, from) = await TrainRun.PrepareAsync(settings, llama, tok, AdapterDescription.Describe(llama, adapter),
+            var (trainer, from) = await TrainRun.PrepareAsync(settings, llama, tok, description,
                                                               AdapterDescription.GateReader(llama), cts.Token);
             using (trainer)
             {
                 long trainable = llama.TrainableParameters().Sum(p => p.Parameter.numel());
-                AnsiConsole.MarkupLineInterpolated($"{adapter.Kind} adapter, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
+                AnsiConsole.MarkupLineInterpolated($"{what}, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
                 var result = RunWithProgress(trainer, @out, epochs, cts.Token);
                 if (result.ValidationLosses.Count > 0)
                     AnsiConsole.MarkupLineInterpolated($"validation loss per epoch: {string.Join(", ", result.ValidationLosses.Select(v => v.ToString("0.0000")))}");
@@ -146,6 +172,31 @@ public sealed class TrainCommand
         "float16" or "f16" => ScalarType.Float16,
         _ => throw new UserException($"--dtype '{name}': expected auto, float32, bfloat16 or float16"),
     };
+
+    /// <summary>null for the prompt kinds; a <see cref="LoraConfig"/> or <see cref="BitFitConfig"/> otherwise.</summary>
+    private static object? ParseMethod(string method, int rank, double alpha, double dropout, string? targets)
+    {
+        IReadOnlyList<Projection>? Targets()
+        {
+            try { return targets is null ? null : Projections.Parse(targets, "--targets"); }
+            catch (ArgumentException e) { throw new UserException(e.Message); }
+        }
+        switch (method.ToLowerInvariant())
+        {
+            case "prompt":
+                if (targets is not null) throw new UserException("--targets applies to --method lora or bitfit, not prompt");
+                return null;
+            case "lora":
+                if (rank < 1) throw new UserException($"--lora-rank {rank}: expected at least 1");
+                if (!double.IsFinite(alpha) || alpha <= 0) throw new UserException($"--lora-alpha {alpha}: expected a positive number");
+                if (!(dropout >= 0 && dropout < 1)) throw new UserException($"--lora-dropout {dropout}: expected 0 <= p < 1");
+                return new LoraConfig(rank, alpha, dropout, Targets());
+            case "bitfit":
+                return new BitFitConfig(Targets());
+            default:
+                throw new UserException($"--method '{method}': expected prompt, lora or bitfit");
+        }
+    }
 
     private static AdapterConfig ParseAdapter(string kind, int promptLen, int layers, int hidden, string activation)
     {

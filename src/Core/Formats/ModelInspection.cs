@@ -65,7 +65,9 @@ public static class ModelInspection
         var md = r.Metadata.Select(kv => new MetadataEntry(kv.Key,
             kv.Value.IsArray ? $"array<{kv.Value.ElementType}>" : kv.Value.Type.ToString(), kv.Value.ToString())).ToList();
         var tensors = r.Tensors.Select(t => new TensorEntry(t.Name, t.Type.ToString(), t.Shape.ToArray(), t.ByteSize)).ToList();
-        var (config, note) = TryConfig(() => LlamaConfig.FromGguf(r.Metadata));
+        var (config, note) = r.Metadata.GetStringOrNull("general.type") == "adapter"
+            ? (null, $"an adapter ({r.Metadata.GetStringOrNull("adapter.type") ?? "unknown type"}); its base model's shape is in the metadata")
+            : TryConfig(() => LlamaConfig.FromGguf(r.Metadata));
         return new ModelSummary(path, ModelFileFormat.Gguf, "ggml ne (fastest first)", md, tensors, config, note);
     }
 

@@ -25,4 +25,5 @@ public sealed record SubtaskSamples(string Name, IReadOnlyList<DocResult> Docs);
 /// <summary>How a run was set up, written beside its results so a JSON file says what produced it.</summary>
 public sealed record EvalSettings(IReadOnlyList<string> Tasks, int? Shots, int? Limit, ulong Seed, string Model, string? DataDir = null);
 
-public sealed record EvalReport(EvalSettings Settings, IReadOnlyList<ResultRow> Results, IReadOnlyList<SubtaskSamples> Samples);
+/// <summary>Settings, the results table, per-document samples, and per task how many malformed records --skip-bad dropped.</summary>
+public sealed record EvalReport(EvalSettings Settings, IReadOnlyList<ResultRow> Results, IReadOnlyList<SubtaskSamples> Samples, IReadOnlyDictionary<string, int>? SkippedRecords = null);

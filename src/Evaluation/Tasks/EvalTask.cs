@@ -30,4 +30,7 @@ public sealed record EvalTask(string Name, TaskMetrics Metrics, IReadOnlyList<Ev
 {
     /// <summary>The group a subtask is pooled into below the task (MMLU's categories), or null.</summary>
     public Func<string, string>? Category { get; init; }
+
+    /// <summary>Malformed records dropped under --skip-bad while loading this task's files.</summary>
+    public int Skipped { get; init; }
 }

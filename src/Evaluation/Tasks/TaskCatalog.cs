@@ -30,28 +30,31 @@ public static class TaskCatalog
             {
                 string set = name == "arc_easy" ? "ARC-Easy" : "ARC-Challenge";
                 var test = await ArcReader.LoadAsync(Find(dataDir, name, ArcCandidates(set, "test", "Test")), skipBad, ct);
-                IReadOnlyList<McDoc> pool = [];
-                if (needFewShot) pool = (await ArcReader.LoadAsync(Find(dataDir, $"{name} few-shot (train)", ArcCandidates(set, "train", "Train")), skipBad, ct)).Items.Select(HarnessFormats.Arc).ToArray();
+                var train = needFewShot ? await ArcReader.LoadAsync(Find(dataDir, $"{name} few-shot (train)", ArcCandidates(set, "train", "Train")), skipBad, ct) : null;
+                IReadOnlyList<McDoc> pool = train?.Items.Select(HarnessFormats.Arc).ToArray() ?? [];
                 // test_split "test" ≠ fewshot_split None: exactly n examples are drawn.
-                return new EvalTask(name, TaskMetrics.AccAndNorm, [new EvalSubtask(name, test.Items.Select(HarnessFormats.Arc).ToArray(), pool, FewShotSampler.Random, DrawsOneExtra: false)]);
+                return new EvalTask(name, TaskMetrics.AccAndNorm, [new EvalSubtask(name, test.Items.Select(HarnessFormats.Arc).ToArray(), pool, FewShotSampler.Random, DrawsOneExtra: false)])
+                    { Skipped = test.Skipped + (train?.Skipped ?? 0) };
             }
             case "hellaswag":
             {
                 var val = HellaSwagReader.Load(Find(dataDir, name, HellaSwagCandidates("val", "validation")), skipBad, ct);
-                IReadOnlyList<McDoc> pool = [];
-                if (needFewShot) pool = HellaSwagReader.Load(Find(dataDir, "hellaswag few-shot (train)", HellaSwagCandidates("train", "train")), skipBad, ct).Items.Select(HarnessFormats.HellaSwag).ToArray();
+                var train = needFewShot ? HellaSwagReader.Load(Find(dataDir, "hellaswag few-shot (train)", HellaSwagCandidates("train", "train")), skipBad, ct) : null;
+                IReadOnlyList<McDoc> pool = train?.Items.Select(HarnessFormats.HellaSwag).ToArray() ?? [];
                 // fewshot_split None == test_split None in the harness: n + 1 are drawn and the current doc dropped.
-                return new EvalTask(name, TaskMetrics.AccAndNorm, [new EvalSubtask(name, val.Items.Select(HarnessFormats.HellaSwag).ToArray(), pool, FewShotSampler.Random, DrawsOneExtra: true)]);
+                return new EvalTask(name, TaskMetrics.AccAndNorm, [new EvalSubtask(name, val.Items.Select(HarnessFormats.HellaSwag).ToArray(), pool, FewShotSampler.Random, DrawsOneExtra: true)])
+                    { Skipped = val.Skipped + (train?.Skipped ?? 0) };
             }
             case "truthfulqa_mc1":
             case "truthfulqa_mc2":
             {
-                var items = TruthfulQaReader.Load(Find(dataDir, name, TruthfulQaCandidates), skipBad).Items;
+                var loaded = TruthfulQaReader.Load(Find(dataDir, name, TruthfulQaCandidates), skipBad);
+                var items = loaded.Items;
                 Func<TruthfulQaItem, int, McDoc> format = name == "truthfulqa_mc1" ? HarnessFormats.TruthfulQaMc1 : HarnessFormats.TruthfulQaMc2;
                 var docs = items.Select(format).ToArray();
                 // No training split: the harness falls back to the validation docs themselves for few-shot.
                 return new EvalTask(name, name == "truthfulqa_mc1" ? TaskMetrics.Mc1 : TaskMetrics.Mc2,
-                    [new EvalSubtask(name, docs, docs, FewShotSampler.Random, DrawsOneExtra: true)]);
+                    [new EvalSubtask(name, docs, docs, FewShotSampler.Random, DrawsOneExtra: true)]) { Skipped = loaded.Skipped };
             }
             case "mmlu":
                 return await LoadMmluAsync(dataDir, needFewShot, skipBad, ct);
@@ -62,8 +65,9 @@ public static class TaskCatalog
 
     private static async Task<EvalTask> LoadMmluAsync(string dataDir, bool needFewShot, bool skipBad, CancellationToken ct)
     {
-        var test = await ReadMmluSplitAsync(dataDir, "test", skipBad, ct);
-        var dev = needFewShot ? await ReadMmluSplitAsync(dataDir, "dev", skipBad, ct) : [];
+        var skipped = new int[1];
+        var test = await ReadMmluSplitAsync(dataDir, "test", skipBad, ct, skipped);
+        var dev = needFewShot ? await ReadMmluSplitAsync(dataDir, "dev", skipBad, ct, skipped) : [];
         var subtasks = new List<EvalSubtask>();
         foreach (var subject in MmluSubjects.All)
         {
@@ -72,11 +76,11 @@ public static class TaskCatalog
             IReadOnlyList<McDoc> pool = dev.TryGetValue(subject, out var d) ? d.Select((x, i) => HarnessFormats.Mmlu(x, $"{subject}/dev/{i}")).ToArray() : [];
             subtasks.Add(new EvalSubtask($"mmlu_{subject}", docs, pool, FewShotSampler.FirstN, DrawsOneExtra: false, HarnessFormats.MmluDescription(subject)));
         }
-        return new EvalTask("mmlu", TaskMetrics.Acc, subtasks) { Category = s => "mmlu_" + MmluSubjects.Category[s["mmlu_".Length..]] };
+        return new EvalTask("mmlu", TaskMetrics.Acc, subtasks) { Category = s => "mmlu_" + MmluSubjects.Category[s["mmlu_".Length..]], Skipped = skipped[0] };
     }
 
     /// <summary>Upstream data/{split}/{subject}_{split}.csv, or HF Parquet (all/{split}-*.parquet with a subject column).</summary>
-    internal static async Task<Dictionary<string, List<MmluItem>>> ReadMmluSplitAsync(string dataDir, string split, bool skipBad, CancellationToken ct)
+    internal static async Task<Dictionary<string, List<MmluItem>>> ReadMmluSplitAsync(string dataDir, string split, bool skipBad, CancellationToken ct, int[]? skipped = null)
     {
         var bySubject = new Dictionary<string, List<MmluItem>>(StringComparer.Ordinal);
         string[] csvDirs = [Path.Combine(dataDir, "mmlu", "data", split), Path.Combine(dataDir, "mmlu", split), Path.Combine(dataDir, "data", split)];
@@ -84,16 +88,22 @@ public static class TaskCatalog
         if (csvDirs.FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFiles(d, $"*_{split}.csv").Any()) is { } csvDir)
         {
             foreach (var f in Directory.EnumerateFiles(csvDir, $"*_{split}.csv").Order(StringComparer.Ordinal))
-                foreach (var x in MmluReader.LoadCsv(f, skipBad).Items) Add(x);
+                Take(MmluReader.LoadCsv(f, skipBad));
         }
         else if (parquetDirs.FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFiles(d, $"{split}-*.parquet").Any()) is { } pqDir)
         {
             foreach (var f in Directory.EnumerateFiles(pqDir, $"{split}-*.parquet").Order(StringComparer.Ordinal))
-                foreach (var x in (await MmluReader.LoadParquetAsync(f, null, skipBad, ct)).Items) Add(x);
+                Take(await MmluReader.LoadParquetAsync(f, null, skipBad, ct));
         }
         else
             throw new BadInputException($"mmlu: no {split} data found: looked for *_{split}.csv in {string.Join(", ", csvDirs)} and {split}-*.parquet in {string.Join(", ", parquetDirs)}");
         return bySubject;
+
+        void Take(Loaded<MmluItem> loaded)
+        {
+            if (skipped is not null) skipped[0] += loaded.Skipped;
+            foreach (var x in loaded.Items) Add(x);
+        }
 
         void Add(MmluItem x)
         {

@@ -76,8 +76,8 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// ids [B, T] → final-normed hidden states [B, T, dim], for a chunked cross-entropy via <see cref="Logits"/>.
-    /// Layers below the first adapter layer run under no_grad, as the reference does (NL :361-370): nothing there
-    /// can train, so no autograd graph is kept for them.
+    /// Layers below the first adapter layer (or the first layer with LoRA/BitFit trainables) run under no_grad, as the
+    /// reference does (NL :361-370): nothing there can train, so no autograd graph is kept for them.
     /// </summary>
     public Tensor ForwardHidden(Tensor ids)
     {
@@ -85,7 +85,8 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var device = Options.TargetDevice;
         var (cos, sin) = rotary.Angles(0, ids.shape[1], device);
-        int first = adapter?.FirstLayer ?? Config.NLayers;
+        int promptFirst = adapter?.FirstLayer ?? Config.NLayers;
+        int first = Math.Min(promptFirst, FirstLayerWithTrainables());
 
         Tensor h;
         using (no_grad())
@@ -93,12 +94,10 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
             h = tok_embeddings.forward(ids.to(device));                              // [B, T, dim]
             for (int i = 0; i < first; i++) h = layers[i].forward(h, rotary, cos, sin, null);
         }
-        if (adapter is not null)
-        {
-            // Prompts are produced once per forward, before the adapter layers (NL :372-384).
-            var prompts = adapter.LayerPrompts(Options.DType);
-            for (int i = first; i < Config.NLayers; i++) h = layers[i].forward(h, rotary, cos, sin, prompts[i - first]);
-        }
+        // Prompts are produced once per forward, before the adapter layers (NL :372-384).
+        var prompts = adapter?.LayerPrompts(Options.DType);
+        for (int i = first; i < Config.NLayers; i++)
+            h = layers[i].forward(h, rotary, cos, sin, i >= promptFirst ? prompts![i - promptFirst] : null);
         return norm.forward(h).MoveToOuterDisposeScope();
     }
 
@@ -109,6 +108,14 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     /// <summary>The parameters an optimizer should see: only the adapter's.</summary>
     public IEnumerable<(string Name, Parameter Parameter)> TrainableParameters() =>
         named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter));
+
+    /// <summary>The lowest layer holding a requires_grad parameter (LoRA, BitFit biases); n_layers when none does.</summary>
+    private int FirstLayerWithTrainables()
+    {
+        for (int i = 0; i < Config.NLayers; i++)
+            if (layers[i].parameters().Any(p => p.requires_grad)) return i;
+        return Config.NLayers;
+    }
 
     private void CheckIds(Tensor ids)
     {

@@ -39,16 +39,35 @@ public static class TrainRun
             if (s.Resume is { } r)
             {
                 from = CheckpointDirectory.Resolve(r);
-                trainer.Restore(TrainingCheckpoint.Load(from), from);
+                var checkpoint = TrainingCheckpoint.Load(from);
+                SameAdapter(checkpoint.Adapter, adapter, from);
+                trainer.Restore(checkpoint, from);
             }
             else if (CheckpointDirectory.List(s.OutDir).Count > 0)
                 throw new BadInputException($"{s.OutDir}: already holds checkpoints; pass --resume {s.OutDir} to continue that run, or choose another --out");
+            // Dropout (LoRA) draws from torch's global RNG: seed it as the reference does (torch.manual_seed), so a
+            // run is reproducible from --seed; a resumed run takes the checkpoint's RNG state instead (Restore).
+            else random.manual_seed(s.Trainer.Seed);
             return (trainer, from);
         }
         catch
         {
             trainer.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The adapter's description (kind, LoRA alpha/dropout, targets, …) must match: names and shapes alone would let a
+    /// run with another alpha or dropout continue silently from the checkpoint's tensors.
+    /// </summary>
+    private static void SameAdapter(IReadOnlyDictionary<string, string> theirs, IReadOnlyDictionary<string, string> ours, string file)
+    {
+        foreach (var key in theirs.Keys.Union(ours.Keys).Order(StringComparer.Ordinal))
+        {
+            string? a = theirs.GetValueOrDefault(key), b = ours.GetValueOrDefault(key);
+            if (a != b)
+                throw new BadInputException($"{file}: adapter field '{key}' differs: checkpoint '{a ?? "(absent)"}', this run '{b ?? "(absent)"}'; resume needs the same");
         }
     }
 }

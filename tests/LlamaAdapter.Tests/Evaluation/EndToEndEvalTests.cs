@@ -124,6 +124,20 @@ public class EndToEndEvalTests
         Assert.Throws<BadInputException>(() => ev.Run([task], new EvalOptions(Limit: 0), new EvalSettings(["arc_easy"], null, 0, 1234, "tiny")));
     }
 
+    [Fact]
+    public async Task SkipBad_CountsDroppedRecordsIntoTheReport()
+    {
+        using var dir = new TempDir();
+        WriteData(dir);
+        dir.File("ARC-Easy/test.jsonl", File.ReadAllText(dir.Combine("ARC-Easy/test.jsonl")) + "\n{\"id\": \"bad\"}\nnot json\n");
+        await Assert.ThrowsAsync<LlamaAdapter.Evaluation.Data.EvalRecordException>(() => TaskCatalog.LoadAsync("arc_easy", dir.Path, needFewShot: false));
+        var task = await TaskCatalog.LoadAsync("arc_easy", dir.Path, needFewShot: false, skipBad: true);
+        Assert.Equal(2, task.Skipped);
+        using var model = LogLikelihoodScorerTests.TinyModel();
+        var report = new Evaluator(new TorchLogLikelihoodModel(model), new ByteTokenizer()).Run([task], new EvalOptions(Limit: 1), new EvalSettings(["arc_easy"], null, 1, 1234, "tiny"));
+        Assert.Equal(2, report.SkippedRecords!["arc_easy"]);
+    }
+
     /// <summary>Progress<T> posts to the thread pool; tests want the reports in order, on the caller's thread.</summary>
     private sealed class SyncProgress(List<EvalProgress> sink) : IProgress<EvalProgress>
     {

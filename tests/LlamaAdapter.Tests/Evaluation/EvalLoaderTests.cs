@@ -70,6 +70,15 @@ public class EvalLoaderTests
     }
 
     [Fact]
+    public async Task Parquet_NotParquet_IsBadInputNamingTheFile()
+    {
+        using var dir = new TempDir();
+        var p = dir.File("test-00000-of-00001.parquet", "this is not parquet");
+        var e = await Assert.ThrowsAsync<BadInputException>(() => ArcReader.LoadAsync(p));
+        Assert.Contains("test-00000-of-00001.parquet: not a readable Parquet file", e.Message);
+    }
+
+    [Fact]
     public void HellaSwag_UpstreamIntLabel_And_HfStringLabel()
     {
         using var dir = new TempDir();
