@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using Cocona;
+using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Adapters;
+using LlamaAdapter.Inference.Model;
 using LlamaAdapter.Training.Loading;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,9 +21,12 @@ public sealed class LogitsCommand
         [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
         [Option(Description = "Model dtype: f32, bf16 or f16")] string dtype = "f32",
         [Option(Description = "Also write the last position's full logits here (vocab × float32 little-endian)")] string? @out = null,
-        [Option(Description = "torch (the ggml backend comes later)")] string backend = "torch")
+        [Option(Description = "torch (TorchSharp; GGUF, HF or Meta) or ggml (our ggml engine; GGUF only)")] string backend = "torch",
+        [Option(Description = "Adapter GGUF for the ggml backend (docs/adapter-gguf.md)")] string? adapter = null,
+        [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null)
     {
-        if (backend != "torch") throw new UserException($"--backend: expected torch, got '{backend}' (the ggml backend is not available yet)");
+        if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
+        if (adapter is not null && backend != "ggml") throw new UserException("--adapter: only with --backend ggml (the TorchSharp path takes adapters in training)");
         var ids = ParseIds(promptIds);
         var scalar = dtype switch
         {
@@ -32,9 +38,24 @@ public sealed class LogitsCommand
         var dev = ParseDevice(device);
         if (top <= 0) throw new UserException($"--top: expected a positive count, got {top}");
 
-        using var checkpoint = LlamaCheckpoint.Open(model);
-        using var llama = PretrainedLlama.Load(checkpoint, scalar, dev);
-        var logits = NextTokenLogits.Compute(llama, ids);
+        string path, format;
+        float[] logits;
+        if (backend == "ggml")
+        {
+            if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types on the CPU; drop --dtype/--device");
+            using var gm = GgmlLlamaModel.Load(model, threads);
+            using var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
+            using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32);
+            logits = session.Evaluate(ids.Select(i => checked((int)i)).ToArray());
+            (path, format) = (gm.Path, "Gguf (ggml)");
+        }
+        else
+        {
+            using var checkpoint = LlamaCheckpoint.Open(model);
+            using var llama = PretrainedLlama.Load(checkpoint, scalar, dev);
+            logits = NextTokenLogits.Compute(llama, ids);
+            (path, format) = (checkpoint.Path, checkpoint.Format.ToString());
+        }
         var best = NextTokenLogits.Top(logits, Math.Min(top, logits.Length));
         if (@out is not null) NextTokenLogits.WriteRaw(@out, logits);
 
@@ -42,8 +63,9 @@ public sealed class LogitsCommand
         {
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                model = checkpoint.Path,
-                format = checkpoint.Format.ToString(),
+                model = path,
+                format,
+                backend,
                 dtype,
                 device,
                 promptIds = ids,
@@ -53,7 +75,7 @@ public sealed class LogitsCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
-        Console.WriteLine($"{checkpoint.Path} ({checkpoint.Format}, {dtype}, {device}): next token after {ids.Length} ids, vocab {logits.Length}");
+        Console.WriteLine($"{path} ({format}, {dtype}, {device}): next token after {ids.Length} ids, vocab {logits.Length}");
         Console.WriteLine("rank       id        logit  probability");
         for (int i = 0; i < best.Count; i++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i + 1,4} {best[i].Id,8} {best[i].Logit,12:F6} {best[i].Probability,12:G6}"));

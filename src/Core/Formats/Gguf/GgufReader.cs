@@ -45,6 +45,8 @@ public sealed unsafe class GgufReader : IDisposable
     public static GgufReader Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path)) throw new BadInputException($"{path}: is a directory; expected a GGUF file");
+        if (!File.Exists(path)) throw new BadInputException($"{path}: no such file; expected a GGUF file");
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         long length = stream.Length;
         if (length == 0)
