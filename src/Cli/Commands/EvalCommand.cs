@@ -1,3 +1,5 @@
+using LlamaAdapter.Inference.Adapters;
+using LlamaAdapter.Inference.Model;
 using System.Globalization;
 using Cocona;
 using LlamaAdapter.Core.Formats.Gguf;
@@ -20,7 +22,9 @@ public sealed class EvalCommand
     public async Task<int> Eval(
         [Option('m', Description = "GGUF file, HF directory (config.json + safetensors) or Meta directory (consolidated.NN.pth + params.json)")] string model,
         [Option(Description = "tokenizer.model (SentencePiece); for a GGUF model its own vocabulary is used when omitted")] string? tokenizer = null,
-        [Option(Description = "Adapter checkpoint (not available yet)")] string? adapter = null,
+        [Option(Description = "Adapter GGUF (from convert --base), evaluated on the ggml backend")] string? adapter = null,
+        [Option(Description = "torch (TorchSharp; GGUF, HF or Meta) or ggml (our ggml engine with its KV cache; GGUF only). An --adapter implies ggml")] string? backend = null,
+        [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
         [Option(Description = "Comma-separated tasks: arc_easy, arc_challenge, hellaswag, mmlu, truthfulqa_mc1, truthfulqa_mc2")] string tasks = "truthfulqa_mc1,truthfulqa_mc2",
         [Option(Description = "Folder holding the benchmark files (ARC-Easy/, ARC-Challenge/, hellaswag/, mmlu/, TruthfulQA.csv)")] string dataDir = "../shared/data",
         [Option(Description = "At most this many documents per task (per subject for MMLU), as the harness's --limit")] int? limit = null,
@@ -37,7 +41,10 @@ public sealed class EvalCommand
         [Option(Description = "reference protocol: top-p")] double topP = 0.75,
         [Option(Description = "reference protocol: most new tokens per answer")] int maxNewTokens = 512)
     {
-        if (adapter is not null) throw new UserException("--adapter: evaluating with an adapter is not available yet");
+        backend ??= adapter is not null ? "ggml" : "torch";
+        if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
+        if (adapter is not null && backend != "ggml") throw new UserException("--adapter: adapters are evaluated on --backend ggml");
+        if (protocol == "reference" && backend == "ggml") throw new UserException("--protocol reference runs on --backend torch");
         if (protocol == "reference")
             return await Reference(model, tokenizer, tasks, dataDir, limit, skipBad, @out, json, device, dtype, new GenerationSettings(temperature, topP, maxNewTokens));
         if (protocol != "loglik") throw new UserException($"--protocol: expected loglik or reference, got '{protocol}'");
@@ -53,13 +60,39 @@ public sealed class EvalCommand
         var loaded = new List<EvalTask>();
         foreach (var n in names) loaded.Add(await TaskCatalog.LoadAsync(n, dataDir, needFewShot, skipBad, cts.Token));
 
-        using var checkpoint = LlamaCheckpoint.Open(model);
-        var tok = LoadTokenizer(tokenizer, checkpoint);
-        using var llama = PretrainedLlama.Load(checkpoint, scalar, dev, cts.Token);
-        if (tok.VocabSize > llama.Config.VocabSize)
-            throw new UserException($"--tokenizer: its vocabulary has {tok.VocabSize} pieces, the model {llama.Config.VocabSize}: expected the model's own tokenizer");
-        var evaluator = new Evaluator(new TorchLogLikelihoodModel(llama, batchSize), tok);
-        var settings = new EvalSettings(names, shots, limit, seed, checkpoint.Path, Path.GetFullPath(dataDir));
+        ITokenizer tok;
+        ILogLikelihoodModel scorer;
+        string modelPath;
+        var owned = new List<IDisposable>();
+        if (backend == "ggml")
+        {
+            var gm = GgmlLlamaModel.Load(model, threads);
+            owned.Add(gm);
+            var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
+            if (ga is not null) owned.Add(ga);
+            var session = new LlamaSession(gm, ga);
+            owned.Add(session);
+            tok = TokenizerLoader.ForModel(model, tokenizer);
+            if (tok.VocabSize > gm.Config.VocabSize)
+                throw new UserException($"--tokenizer: its vocabulary has {tok.VocabSize} pieces, the model {gm.Config.VocabSize}: expected the model's own tokenizer");
+            scorer = new GgmlLogLikelihoodModel(session);
+            modelPath = adapter is null ? gm.Path : $"{gm.Path} + {adapter}";
+        }
+        else
+        {
+            var checkpoint = LlamaCheckpoint.Open(model);
+            owned.Add(checkpoint);
+            tok = LoadTokenizer(tokenizer, checkpoint);
+            var llama = PretrainedLlama.Load(checkpoint, scalar, dev, cts.Token);
+            owned.Add(llama);
+            if (tok.VocabSize > llama.Config.VocabSize)
+                throw new UserException($"--tokenizer: its vocabulary has {tok.VocabSize} pieces, the model {llama.Config.VocabSize}: expected the model's own tokenizer");
+            scorer = new TorchLogLikelihoodModel(llama, batchSize);
+            modelPath = checkpoint.Path;
+        }
+        using var release = new DisposeAll(owned);
+        var evaluator = new Evaluator(scorer, tok);
+        var settings = new EvalSettings(names, shots, limit, seed, modelPath, Path.GetFullPath(dataDir));
         var options = new EvalOptions(shots, limit, seed);
 
         EvalReport report;
@@ -200,5 +233,11 @@ public sealed class EvalCommand
     private sealed class Inline(Action<EvalProgress> report) : IProgress<EvalProgress>
     {
         public void Report(EvalProgress value) => report(value);
+    }
+
+    /// <summary>Disposes the model pieces in reverse order of creation (session before model).</summary>
+    private sealed class DisposeAll(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose() { for (int i = items.Count - 1; i >= 0; i--) items[i].Dispose(); }
     }
 }

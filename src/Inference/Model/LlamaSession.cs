@@ -38,6 +38,18 @@ public sealed class LlamaSession : IDisposable
     public void Reset() => Position = 0;
 
     /// <summary>
+    /// Keeps the first <paramref name="position"/> cached positions and forgets the rest: attention only reads cache
+    /// columns below the current position, so the next batch simply overwrites what came after. This is how a shared
+    /// context is computed once for several continuations.
+    /// </summary>
+    public void Rewind(int position)
+    {
+        if (position < 0 || position > Position)
+            throw new ArgumentOutOfRangeException(nameof(position), position, $"expected 0..{Position} (the cached positions)");
+        Position = position;
+    }
+
+    /// <summary>
     /// Runs <paramref name="tokens"/> at positions [Position, Position + n) and advances Position. Returns logits
     /// row-major [n, vocab] when <paramref name="allLogits"/>, else [1, vocab] for the last token only.
     /// </summary>
