@@ -26,6 +26,9 @@ public sealed record TrainStepBenchOptions
     public int Steps { get; init; } = 5;
     public long ChunkTokens { get; init; } = ChunkedCrossEntropy.DefaultChunkTokens;
     public long Seed { get; init; }
+    /// <summary>libtorch's intra-op CPU threads; null keeps its default (one per core). On a busy machine 1 avoids
+    /// OpenMP threads spinning while their partners wait for a core.</summary>
+    public int? Threads { get; init; }
 
     public void Validate()
     {
@@ -40,6 +43,7 @@ public sealed record TrainStepBenchOptions
         Check(WarmupSteps >= 0, $"--warmup {WarmupSteps}: expected >= 0");
         Check(Steps >= 1, $"--steps {Steps}: expected at least 1");
         Check(ChunkTokens >= 1, $"--chunk {ChunkTokens}: expected at least 1");
+        Check(Threads is null or >= 1, $"--threads {Threads}: expected at least 1");
     }
 }
 
@@ -67,6 +71,7 @@ public static class TrainStepBench
         var device = o.Device ?? CPU;
         var c = o.Config;
         manual_seed(o.Seed);
+        if (o.Threads is { } n) set_num_threads(n);
         progress?.Report($"building {c.NLayers} layers × dim {c.Dim} ({o.DType}) on {device}");
 
         using var model = BuildRandom(c, o.DType, device);
