@@ -53,7 +53,7 @@ public sealed class BenchCommands
         var options = new TrainStepBenchOptions
         {
             Config = config, Batch = batch, SeqLen = seq, PromptLength = promptLen, AdapterLayers = Math.Min(adapterLayers, config.NLayers),
-            Kind = ParseKind(kind), DType = ParseDType(dtype), Device = dev, WarmupSteps = warmup, Steps = steps, ChunkTokens = chunk, Seed = seed, Threads = threads,
+            Kind = ParseKind(kind), DType = ParseDType(dtype), Device = dev, WarmupSteps = warmup, Steps = steps, ChunkTokens = chunk, Seed = seed, Threads = threads, FullLogits = fullLogits,
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UserException($"bench train-step: {e.Message}"); }
@@ -74,7 +74,7 @@ public sealed class BenchCommands
         void Row(string k, string v) => t.AddRow(Markup.Escape(k), Markup.Escape(v));
         Row("shape", $"dim {c.Dim}, {c.NLayers} layers, {c.NHeads}/{c.NKvHeads} heads, ffn {c.FfnDim}, vocab {c.VocabSize}");
         Row("parameters", string.Create(inv, $"{r.TotalParams:N0} total, {r.TrainableParams:N0} trainable ({o.Kind}, L={o.PromptLength}, K={o.AdapterLayers})"));
-        Row("step", string.Create(inv, $"batch {o.Batch} × {o.SeqLen} tokens, {o.DType} on {o.Device}, chunk {o.ChunkTokens}{(o.Device?.type == TorchSharp.DeviceType.CPU ? $", {get_num_threads()} threads" : "")}"));
+        Row("step", string.Create(inv, $"batch {o.Batch} × {o.SeqLen} tokens, {o.DType} on {o.Device}, {(o.FullLogits ? "full logits" : $"chunk {o.ChunkTokens}")}{(o.Device?.type == TorchSharp.DeviceType.CPU ? $", {get_num_threads()} threads" : "")}"));
         Row("seconds/step", string.Create(inv, $"mean {r.StepSeconds.Average():0.0000}, min {r.StepSeconds.Min():0.0000} over {r.StepSeconds.Count} steps"));
         Row("tokens/s", r.TokensPerSecond.ToString("N0", inv));
         Row("model TFLOP/s", string.Create(inv, $"{r.ModelTflops:0.000} (6·N + 12·n_layers·dim·T = {r.Flops.ModelPerToken / 1e9:0.00} GFLOP/token, N = {r.Flops.MatmulParams:N0})"));

@@ -29,6 +29,8 @@ public sealed record TrainStepBenchOptions
     /// <summary>libtorch's intra-op CPU threads; null keeps its default (one per core). On a busy machine 1 avoids
     /// OpenMP threads spinning while their partners wait for a core.</summary>
     public int? Threads { get; init; }
+    /// <summary>The plain loss over full [B, T, vocab] logits instead of the chunked one: the A/B for time and memory.</summary>
+    public bool FullLogits { get; init; }
 
     public void Validate()
     {
@@ -74,7 +76,11 @@ public static class TrainStepBench
         if (o.Threads is { } n) set_num_threads(n);
         progress?.Report($"building {c.NLayers} layers × dim {c.Dim} ({o.DType}) on {device}");
 
-        using var model = BuildRandom(c, o.DType, device);
+        // A private generator on the CPU keeps a run reproducible whatever else uses torch's global one; CUDA tensors
+        // draw from the global CUDA generator, seeded above.
+        using var cpuGen = new Generator((ulong)o.Seed, CPU);
+        var drawGen = device.type == DeviceType.CPU ? cpuGen : null;
+        using var model = BuildRandom(c, o.DType, device, drawGen);
         using var gen = new Generator((ulong)o.Seed, CPU);
         var adapterConfig = new AdapterConfig(o.Kind, o.PromptLength, o.AdapterLayers, HyperEmbedDim: 64, HyperHidden: 64);
         model.AttachNewAdapter(adapterConfig, gen);
@@ -88,7 +94,8 @@ public static class TrainStepBench
 
         long total = model.parameters().Sum(p => p.numel());
         long trainable = model.TrainableParameters().Sum(p => p.Parameter.numel());
-        using var ids = randint(1, c.VocabSize, [o.Batch, o.SeqLen], dtype: ScalarType.Int64, device: device);
+        using var idsCpu = randint(1, c.VocabSize, [o.Batch, o.SeqLen], dtype: ScalarType.Int64, generator: cpuGen);
+        using var ids = idsCpu.to(device);
 
         var times = new List<double>();
         var losses = new List<double>();
@@ -96,7 +103,7 @@ public static class TrainStepBench
         {
             ct.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
-            double loss = Step(model, optimizer, ids, o.ChunkTokens);
+            double loss = Step(model, optimizer, ids, o.FullLogits ? null : o.ChunkTokens);
             if (device.type == DeviceType.CUDA) cuda.synchronize();
             double sec = clock.Elapsed.TotalSeconds;
             if (!double.IsFinite(loss)) throw new InvalidOperationException($"bench: loss {loss} at step {s + 1}");
@@ -115,10 +122,11 @@ public static class TrainStepBench
     }
 
     /// <summary>Labels are the ids themselves: every position counts, as in the worst case for the loss's cost.</summary>
-    private static double Step(LlamaModel model, optim.Optimizer optimizer, Tensor ids, long chunkTokens)
+    private static double Step(LlamaModel model, optim.Optimizer optimizer, Tensor ids, long? chunkTokens)
     {
         using var scope = NewDisposeScope();
-        var loss = ChunkedCrossEntropy.Compute(model.ForwardHidden(ids), ids, model.Logits, chunkTokens);
+        var loss = chunkTokens is { } c ? ChunkedCrossEntropy.Compute(model.ForwardHidden(ids), ids, model.Logits, c)
+                                        : CausalLmLoss.Compute(model.forward(ids), ids);
         loss.backward();
         optimizer.step();
         optimizer.zero_grad();
@@ -129,7 +137,7 @@ public static class TrainStepBench
     /// Frozen weights drawn in place on the device in the model dtype: linear U(±√(3/fan_in)), embeddings U(±1), norms 1.
     /// One tensor at a time is made, as the model asks for it.
     /// </summary>
-    public static LlamaModel BuildRandom(LlamaConfig c, ScalarType dtype, Device device)
+    public static LlamaModel BuildRandom(LlamaConfig c, ScalarType dtype, Device device, Generator? generator = null)
     {
         var shapes = WeightSource.ExpectedTensors(c).ToDictionary(e => e.Name, e => e.Shape);
         var made = new List<Tensor>();
@@ -141,7 +149,7 @@ public static class TrainStepBench
                 if (!shapes.TryGetValue(name, out var shape)) return null;
                 var t = shape.Length == 1 ? ones(shape, dtype, device)
                       : empty(shape, dtype, device).uniform_(name == "tok_embeddings.weight" ? -1.0 : -Math.Sqrt(3.0 / shape[1]),
-                                                             name == "tok_embeddings.weight" ? 1.0 : Math.Sqrt(3.0 / shape[1]));
+                                                             name == "tok_embeddings.weight" ? 1.0 : Math.Sqrt(3.0 / shape[1]), generator);
                 made.Add(t);
                 return t;
             }, new LlamaModelOptions(RopeLayout.Interleaved, dtype, device), "random");

@@ -31,6 +31,21 @@ public sealed class TrainStepBenchTests
     }
 
     [Fact]
+    public void ChunkedAndFullLogits_TrainTheSame()
+    {
+        var o = new TrainStepBenchOptions
+        {
+            Config = TrainStepShape.Preset("tiny"), Batch = 2, SeqLen = 12, PromptLength = 3, AdapterLayers = 3,
+            DType = ScalarType.Float32, WarmupSteps = 1, Steps = 3, ChunkTokens = 5, Seed = 4,
+        };
+        var chunked = TrainStepBench.Run(o);
+        var full = TrainStepBench.Run(o with { FullLogits = true });
+        // Same seed, same weights and tokens: the losses after AdamW steps agree to float32 summation order.
+        for (int i = 0; i < 3; i++) Assert.True(Math.Abs(chunked.Losses[i] - full.Losses[i]) <= 1e-5, $"step {i}: chunked {string.Join(",", chunked.Losses)} full {string.Join(",", full.Losses)}");
+        Assert.NotEqual(chunked.Losses[0], chunked.Losses[2]);               // AdamW did move the adapter
+    }
+
+    [Fact]
     public void Weights_HaveTheChosenDTypeAndAreFrozen()
     {
         using var m = TrainStepBench.BuildRandom(TrainStepShape.Preset("tiny"), ScalarType.BFloat16, CPU);
