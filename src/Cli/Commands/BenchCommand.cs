@@ -36,7 +36,8 @@ public sealed class BenchCommands
         [Option(Description = "Positions per cross-entropy chunk")] long chunk = LlamaAdapter.Training.Pipeline.ChunkedCrossEntropy.DefaultChunkTokens,
         [Option("peak-tflops", Description = "The device's dense peak for this dtype, to print MFU (H100 SXM bf16: 989)")] double? peakTflops = null,
         [Option(Description = "Seed for weights, tokens and adapter")] long seed = 0,
-        [Option(Description = "libtorch CPU threads (default: one per core; 1 on a busy machine)")] int? threads = null)
+        [Option(Description = "libtorch CPU threads (default: one per core; 1 on a busy machine)")] int? threads = null,
+        [Option("full-logits", Description = "Use the plain loss over full-vocabulary logits (to compare with the chunked one)")] bool fullLogits = false)
     {
         Device dev;
         try { dev = TorchRuntime.ParseDevice(device); }
