@@ -8,7 +8,10 @@ namespace LlamaAdapter.Bench;
 /// The causal-LM loss and its backward to the hidden states through a frozen head: full float32 logits (the
 /// baseline, CausalLmLoss) against ChunkedCrossEntropy. On the CPU both do the same matmuls; the point of chunking
 /// is memory (MemoryDiagnoser does not see libtorch's allocations: compare peak RSS with the train-step bench).
+/// In process: BenchmarkDotNet's generated child project does not carry libtorch's native package reference, and
+/// TorchSharp refuses to start without it.
 /// </summary>
+[InProcess]
 public class CrossEntropyBench
 {
     private const int Dim = 256, Vocab = 8000;
