@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using LlamaAdapter.Core;
 using LlamaAdapter.Training.Checkpoints;
 using LlamaAdapter.Training.Metrics;
+using LlamaAdapter.Training.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -40,6 +41,7 @@ public sealed partial class Trainer : IDisposable
     private readonly List<(int Layer, Parameter Param)> _gates;
     private readonly AdamW _optimizer;
     private readonly LearningRateSchedule _schedule;
+    private readonly LlamaModel? _chunkedHead;
 
     private long _step;
     private int _epoch, _batchInEpoch;
@@ -85,6 +87,7 @@ public sealed partial class Trainer : IDisposable
         _gates = _trainable.Where(t => t.Name.Contains("gate", StringComparison.Ordinal) && LayerIndex().IsMatch(t.Name))
                            .Select(t => (int.Parse(LayerIndex().Match(t.Name).Groups[1].Value), t.Param)).OrderBy(g => g.Item1).ToList();
         _device = _trainable[0].Param.device;
+        _chunkedHead = model is LlamaModel lm && HeadIsFrozen(lm) ? lm : null;
         _baseFingerprint = BaseModelFingerprint.Compute(model);
 
         var groups = new List<AdamW.ParamGroup>();
@@ -192,7 +195,7 @@ public sealed partial class Trainer : IDisposable
                     using var scope = NewDisposeScope();
                     var (ids, labels, n) = MakeBatch(records);
                     tokens += n;
-                    var loss = CausalLmLoss.Compute(_model.forward(ids), labels);
+                    var loss = Loss(ids, labels);
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException($"loss is {value} at step {_step + 1} (epoch {_epoch}, batch {b}, records {string.Join(",", records)}): stopping as the reference does; a batch whose answers were all cut by --max-seq-len also gives NaN");
@@ -252,12 +255,21 @@ public sealed partial class Trainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels, _) = MakeBatch(Enumerable.Range(b * size, size).Select(i => val[order[i]]).ToArray());
-                sum += CausalLmLoss.Compute(_model.forward(ids), labels).item<float>();
+                sum += Loss(ids, labels).item<float>();
             }
         }
         finally { _model.train(); }
         return sum / batches;
     }
+
+    /// <summary>
+    /// The reference loss; on a <see cref="LlamaModel"/> whose output head is frozen, through
+    /// <see cref="ChunkedCrossEntropy"/> (same value and gradients, without the full float32 logits).
+    /// </summary>
+    private Tensor Loss(Tensor ids, Tensor labels) =>
+        _chunkedHead is { } lm
+            ? ChunkedCrossEntropy.Compute(lm.ForwardHidden(ids), labels, lm.Logits)
+            : CausalLmLoss.Compute(_model.forward(ids), labels);
 
     private (Tensor Ids, Tensor Labels, long Tokens) MakeBatch(int[] records)
     {
@@ -308,6 +320,11 @@ public sealed partial class Trainer : IDisposable
         CheckpointDirectory.Prune(runDir, _o.KeepCheckpoints);
         return path;
     }
+
+    /// <summary>The chunked loss hands gradients only to the hidden states, so it needs output (or tied embeddings) frozen.</summary>
+    private static bool HeadIsFrozen(LlamaModel lm) =>
+        !lm.named_parameters().Any(p => p.parameter.requires_grad &&
+                                        (p.name.StartsWith("output.", StringComparison.Ordinal) || p.name.StartsWith("tok_embeddings.", StringComparison.Ordinal)));
 
     public void Dispose() => _optimizer.Dispose();
 }
