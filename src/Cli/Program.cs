@@ -21,5 +21,6 @@ app.AddCommands<ConvertCommand>();
 app.AddCommands<QuantizeCommand>();
 app.AddCommands<GenerateCommand>();
 app.AddCommands<EvalCommand>();
+app.AddCommands<BenchCommand>();
 await app.RunAsync();
 return Environment.ExitCode;
