@@ -22,5 +22,6 @@ app.AddCommands<QuantizeCommand>();
 app.AddCommands<GenerateCommand>();
 app.AddCommands<EvalCommand>();
 app.AddCommands<BenchCommand>();
+app.AddCommands<DemoCommand>();
 await app.RunAsync();
 return Environment.ExitCode;
