@@ -10,7 +10,7 @@ public sealed record DemoSettings
     // The base LLaMA trained from scratch: GQA, so the adapters meet grouped keys as in LLaMA-2/3.
     public LlamaConfig Model { get; init; } = new(Dim: 128, NLayers: 4, NHeads: 4, NKvHeads: 2, FfnDim: 352,
                                                   VocabSize: DemoVocabulary.Pieces.Count, ContextLength: 128);
-    public int PretrainExamples { get; init; } = 20480;
+    public int PretrainExamples { get; init; } = 30720;
     public int PretrainEpochs { get; init; } = 1;
     public int PretrainBatchSize { get; init; } = 32;
     public double PretrainPeakLr { get; init; } = 5e-3;
@@ -18,12 +18,12 @@ public sealed record DemoSettings
     // The adapters: a limited subset of the held-apart tasks, as the paper's limited-data runs.
     public int AdapterExamples { get; init; } = 512;
     public int ValidationExamples { get; init; } = 64;
-    public int AdapterEpochs { get; init; } = 4;
+    public int AdapterEpochs { get; init; } = 8;
     public double AdapterWarmupEpochs { get; init; } = 1;
     public int BatchSize { get; init; } = 16;
     public int PromptLength { get; init; } = 10;
     public int AdapterLayers { get; init; } = 3;
-    public double PromptPeakLr { get; init; } = 3e-2;
+    public double PromptPeakLr { get; init; } = 5e-2;
     public double LoraPeakLr { get; init; } = 5e-3;
     public int LoraRank { get; init; } = 8;
 
@@ -44,8 +44,8 @@ public sealed record DemoSettings
     public static DemoSettings Quick { get; } = new()
     {
         Model = new(Dim: 64, NLayers: 2, NHeads: 4, NKvHeads: 2, FfnDim: 160, VocabSize: DemoVocabulary.Pieces.Count, ContextLength: 128),
-        PretrainExamples = 1600, PretrainEpochs = 2, AdapterExamples = 192, ValidationExamples = 32, AdapterEpochs = 3,
-        AdapterLayers = 1, EvalItems = 40,
+        PretrainExamples = 8192, AdapterExamples = 256, ValidationExamples = 32, AdapterEpochs = 4,
+        AdapterLayers = 2, EvalItems = 40, PretrainPeakLr = 1e-2,
     };
 }
 

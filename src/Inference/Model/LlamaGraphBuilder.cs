@@ -24,8 +24,15 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
         IntPtr tokens = Input(ggml_new_tensor_1d(ctx, GgmlType.I32, n), "inp_tokens");
         IntPtr positions = Input(ggml_new_tensor_1d(ctx, GgmlType.I32, n), "inp_pos");
         var masks = new List<(IntPtr, int)>();
-        IntPtr causalMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, p0 + n, n), "kq_mask");
-        masks.Add((causalMask, 0));
+        bool PrefixAt(int l) => adapter is { Kind: PromptAdapterKind.Prefix } && adapter.Covers(l);
+        // Only masks some layer reads: the graph allocator gives no buffer to a tensor outside the graph, and
+        // setting one aborts ggml (a prefix adapter on every layer leaves the plain causal mask unread).
+        IntPtr causalMask = IntPtr.Zero;
+        if (Enumerable.Range(0, _c.NLayers).Any(l => !PrefixAt(l)))
+        {
+            causalMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, p0 + n, n), "kq_mask");
+            masks.Add((causalMask, 0));
+        }
         IntPtr prefixMask = IntPtr.Zero;
         if (adapter is { Kind: PromptAdapterKind.Prefix })
         {
@@ -44,8 +51,7 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
             q = Rope(q, positions);
             k = Rope(k, positions);
             StoreKv(l, k, v, n, p0);
-            bool prefix = adapter is { Kind: PromptAdapterKind.Prefix } && adapter.Covers(l);
-            IntPtr o = Attention(l, q, n, p0, prefix ? prefixMask : causalMask);          // [hd, n, H]
+            IntPtr o = Attention(l, q, n, p0, PrefixAt(l) ? prefixMask : causalMask);          // [hd, n, H]
             o = ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3));                         // [hd, H, n]
             x = ggml_add(ctx, x, ggml_mul_mat(ctx, w.Wo, ggml_reshape_2d(ctx, o, dim, n)));
 

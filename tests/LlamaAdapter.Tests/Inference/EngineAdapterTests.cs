@@ -24,6 +24,8 @@ public sealed class EngineAdapterTests(ITestOutputHelper output) : IDisposable
     [InlineData(AdapterKind.Linear, GateMode.PerLayerRaw, 3)]
     [InlineData(AdapterKind.Nonlinear, GateMode.PerHeadTanh, 2)]
     [InlineData(AdapterKind.Prefix, GateMode.PerHeadTanh, 2)]
+    [InlineData(AdapterKind.Prefix, GateMode.PerHeadTanh, 3)]   // every layer: no layer reads the plain causal mask
+    [InlineData(AdapterKind.Linear, GateMode.PerHeadTanh, 3)]
     public void AdaptedLogits_MatchTorchSharpAtEveryPosition(AdapterKind kind, GateMode gate, int layers)
     {
         var tiny = new TinyLlama(TinyLlama.DefaultConfig());
