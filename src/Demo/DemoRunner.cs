@@ -3,6 +3,7 @@ using System.Text.Json;
 using LlamaAdapter.Convert;
 using LlamaAdapter.Convert.Adapters;
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Formats;
 using LlamaAdapter.Core.Data;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Tokenizers;
@@ -71,7 +72,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
             WriteAlpaca(adapterData, SyntheticTasks.Examples(SyntheticTasks.HeldApart, _s.AdapterExamples + _s.ValidationExamples, _s.Seed * 7919 + 2));
             items = SyntheticTasks.Items(SyntheticTasks.HeldApart, _s.EvalItems, _s.Seed * 7919 + 3);
         }
-        File.WriteAllText(Path_("data", "held-out-questions.json"), JsonSerializer.Serialize(items.Select(i => new
+        AtomicFile.WriteAllText(Path_("data", "held-out-questions.json"), JsonSerializer.Serialize(items.Select(i => new
         {
             task = i.Task, instruction = i.Example.Instruction, input = i.Example.Input, output = i.Example.Output, choices = i.Choices, gold = i.Gold,
         }), JsonOptions));
@@ -110,7 +111,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         {
             ct.ThrowIfCancellationRequested();
             rows.Add(method == DemoMethod.Frozen
-                ? Evaluate(method, 0, 0, null, baseQ8, null, items, tokenizer, ct)
+                ? Evaluate(method, 0, 0, await FrozenValidationLossAsync(baseModel, adapterData, tokenizer, ct), baseQ8, null, items, tokenizer, ct)
                 : await TuneAndEvaluateAsync(method, baseModel, baseQ8, adapterData, Path_(Name(method)), tokenizer, tokenizerMetadata, items, curves, ct));
         }
 
@@ -118,7 +119,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         if (curves.Count > 0)
             LossCurvePlot.Save(curves, plot, "Held-apart synthetic tasks: training loss (lines), validation loss (circles)", smoothing: 0.6);
         var result = new DemoResult(outDir, baseModel, baseQ8, plot, pretrainSeconds, rows);
-        File.WriteAllText(Path_("results.json"), JsonSerializer.Serialize(result, JsonOptions));
+        AtomicFile.WriteAllText(Path_("results.json"), JsonSerializer.Serialize(result, JsonOptions));
         return result;
     }
 
@@ -194,6 +195,21 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
                 return Evaluate(method, trainable, seconds, val, baseQ8, adapterGguf, items, tokenizer, ct);
             }
         }
+    }
+
+    /// <summary>
+    /// The frozen model's loss on the validation records the methods report theirs on: measured through a linear
+    /// adapter whose gates are zero, which leaves every logit exactly as the frozen model's (tanh(0)·prompt = 0).
+    /// </summary>
+    private async Task<double?> FrozenValidationLossAsync(string baseModel, string data, ITokenizer tokenizer, CancellationToken ct)
+    {
+        using var model = PretrainedLlama.Load(baseModel, cancellationToken: ct);
+        var identity = new AdapterConfig(AdapterKind.Linear, PromptLength: 1, Layers: 1);
+        model.AttachNewAdapter(identity);
+        var options = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = _s.BatchSize, AccumSteps = 1, Seed = _s.Seed };
+        var settings = new TrainRunSettings(data, Path.Combine(outDir, "frozen"), options, _s.MaxSeqLen, ValidationCount: _s.ValidationExamples);
+        var (trainer, _) = await TrainRun.PrepareAsync(settings, model, tokenizer, AdapterDescription.Describe(model, identity), null, ct);
+        using (trainer) return trainer.Validate(_s.AdapterEpochs - 1); // the batches of the methods' last validation
     }
 
     private DemoRow Evaluate(DemoMethod method, long trainable, double seconds, double? val, string gguf, string? adapter,
@@ -275,7 +291,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
     };
 
     private static void WriteAlpaca(string path, IEnumerable<AlpacaExample> examples) =>
-        File.WriteAllText(path, JsonSerializer.Serialize(examples.Select(e => new { instruction = e.Instruction, input = e.Input, output = e.Output }), JsonOptions));
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(examples.Select(e => new { instruction = e.Instruction, input = e.Input, output = e.Output }), JsonOptions));
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 

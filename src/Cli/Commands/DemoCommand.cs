@@ -88,7 +88,7 @@ public sealed class DemoCommand
             .AddColumns("method", "trainable params", "train s", "val loss", "exact answer", "multiple choice", "scored on");
         foreach (var row in r.Rows)
             table.AddRow(DemoRunner.Name(row.Method), row.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture),
-                         row.Method == DemoMethod.Frozen ? "-" : row.TrainSeconds.ToString("0.0", CultureInfo.InvariantCulture),
+                         row.Method == DemoMethod.Frozen ? "-" : row.TrainSeconds.ToString("0", CultureInfo.InvariantCulture),
                          row.ValidationLoss?.ToString("0.000", CultureInfo.InvariantCulture) ?? "-",
                          row.GenerationAccuracy.ToString("P1", CultureInfo.InvariantCulture),
                          row.ChoiceAccuracy.ToString("P1", CultureInfo.InvariantCulture), row.Engine);

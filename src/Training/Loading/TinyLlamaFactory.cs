@@ -81,8 +81,8 @@ public static class TinyLlamaFactory
             }
             writer.Commit();
         }
-        if (shards > 1) WriteAtomically(Path.Combine(dir, SafetensorsModel.IndexFileName), JsonSerializer.SerializeToUtf8Bytes(new { metadata = new { }, weight_map = weightMap }));
-        WriteAtomically(Path.Combine(dir, "config.json"), HfConfigJson(c, dtype));
+        if (shards > 1) AtomicFile.WriteAllBytes(Path.Combine(dir, SafetensorsModel.IndexFileName), JsonSerializer.SerializeToUtf8Bytes(new { metadata = new { }, weight_map = weightMap }));
+        AtomicFile.WriteAllBytes(Path.Combine(dir, "config.json"), HfConfigJson(c, dtype));
     }
 
     /// <summary>
@@ -157,20 +157,5 @@ public static class TinyLlamaFactory
             j.WriteEndObject();
         }
         return ms.ToArray();
-    }
-
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
     }
 }
