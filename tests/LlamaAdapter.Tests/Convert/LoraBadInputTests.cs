@@ -4,6 +4,8 @@ using LlamaAdapter.Convert.Lora;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Adapters;
+using LlamaAdapter.Inference.Model;
 using LlamaAdapter.Tests.Model;
 using LlamaAdapter.Training.Checkpoints;
 using LlamaAdapter.Training.Peft;
@@ -162,5 +164,37 @@ public sealed class LoraBadInputTests : IDisposable
             t.Name == "blk.0.attn_q.weight.lora_a" ? [32, 4] : t.Shape.ToArray())));
         Assert.Contains("targets 'blk.0.attn_zz.weight'", Merge(Rewrite(_ => { }, rename: n => n.Replace("blk.0.attn_q.", "blk.0.attn_zz.", StringComparison.Ordinal))));
         Assert.Contains("tensor 'blk.0.attn_q.bias' is not a LoRA tensor", Merge(Rewrite(_ => { }, rename: n => n == "blk.0.attn_q.weight.lora_a" ? "blk.0.attn_q.bias" : n)));
+    }
+
+    /// <summary>Our engine's runtime LoRA checks the file against the loaded model before ggml sees a tensor.</summary>
+    [Fact]
+    public void EngineLora_RefusesAFileThatDoesNotFitTheModel()
+    {
+        LoraConverter.Convert(_extract, _f.BaseGguf, _f.Dir["lora.gguf"], GgmlType.F32);
+        using var other = new LoraFixtures(new TinyLlama(TinyLlama.DefaultConfig() with { FfnDim = 128 }, seed: 3));
+        using var fewer = new LoraFixtures(new TinyLlama(TinyLlama.DefaultConfig() with { NLayers = 2 }, seed: 3));
+        string Load(string model, string lora)
+        {
+            using var m = GgmlLlamaModel.Load(model, threads: 1);
+            return Assert.Throws<BadInputException>(() => GgmlLoraAdapter.Load(lora, m)).Message;
+        }
+        string shape = Load(other.BaseGguf, _f.Dir["lora.gguf"]);
+        Assert.Contains("'blk.0.ffn_down.weight.lora_a'", shape);
+        Assert.Contains("expected [128, 2]", shape);
+        Assert.Contains("has 2 layers", Load(fewer.BaseGguf, _f.Dir["lora.gguf"]));
+        Assert.Contains("'general.type': expected \"adapter\"", Load(_f.BaseGguf, _f.BaseGguf));   // a model is no adapter
+        Assert.Contains("no such file", Load(_f.BaseGguf, _f.Dir["absent.gguf"]));
+
+        // token_embd's LoRA is stored transposed by llama.cpp and gathered, not multiplied: refused rather than misapplied.
+        var c = Tiny.Config;
+        LoraGguf.Write(new LoraWeights(2f, [new LoraPair(new(Core.Formats.LlamaTensor.TokenEmbedding), 2, c.Dim, c.VocabSize, new float[2 * c.Dim], new float[c.VocabSize * 2])]),
+            _f.Dir["embd.gguf"], GgmlType.F32);
+        Assert.Contains("'token_embd.weight', which this engine cannot adapt", Load(_f.BaseGguf, _f.Dir["embd.gguf"]));
+        Assert.Contains("token_embd.weight", Refused(() => LoraMerger.Convert(_f.BaseGguf, _f.Dir["embd.gguf"], Out, new ConvertOptions(OutputType.F32))).Message);
+
+        using var model = GgmlLlamaModel.Load(_f.BaseGguf, threads: 1);
+        using var second = GgmlLlamaModel.Load(_f.BaseGguf, threads: 1);
+        using var lora = GgmlLoraAdapter.Load(_f.Dir["lora.gguf"], model);
+        Assert.Throws<ArgumentException>(() => new LlamaSession(second, lora: lora));
     }
 }
