@@ -18,10 +18,12 @@ namespace LlamaAdapter.Convert.Lora;
 /// </summary>
 public static class TrainedLora
 {
-    /// <summary>The safetensors metadata's adapter.kind ("lora", "bitfit", "linear", …), or null when the file is no
-    /// safetensors with one (a directory, a GGUF, something else: the prompt-adapter converter reports those).</summary>
+    /// <summary>The safetensors metadata's adapter.kind ("lora", "bitfit", "linear", …) of a file or of a run folder's
+    /// newest checkpoint, or null when there is none (a PEFT directory, a GGUF, something else: the prompt-adapter
+    /// converter reports those).</summary>
     public static string? KindOf(string path)
     {
+        if (CheckpointDirectory.List(path) is { Count: > 0 } checkpoints) path = checkpoints[^1].Path;
         if (!File.Exists(path)) return null;
         try
         {
@@ -31,12 +33,13 @@ public static class TrainedLora
         catch (BadInputException) { return null; }
     }
 
-    /// <param name="path">extract output or training checkpoint (.safetensors)</param>
+    /// <param name="path">extract output, training checkpoint (.safetensors) or a run folder (its newest checkpoint)</param>
     /// <param name="baseConfig">the base model it is converted or merged against: its shape must be the one trained on</param>
     /// <param name="baseLayout">the rotary layout of the base's own format (HF: half_split), used only when the file
     /// does not record the layout the LoRA was trained with</param>
     public static LoraWeights Load(string path, LlamaConfig baseConfig, RopeLayout baseLayout)
     {
+        if (Directory.Exists(path)) path = CheckpointDirectory.Resolve(path);
         var (tensors, meta) = TensorFile.Read(path);
         bool checkpoint = meta.TryGetValue("format", out var format) && format == TrainingCheckpoint.FormatName;
         const string param = "param/";

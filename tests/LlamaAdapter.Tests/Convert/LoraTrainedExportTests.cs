@@ -35,6 +35,15 @@ public sealed class LoraTrainedExportTests(ITestOutputHelper output)
         string extract = f.Dir["lora.safetensors"];
         AdapterExtractor.Extract(CheckpointDirectory.Resolve(f.Dir["run"]), extract);
         LoraConverter.Convert(extract, f.HfDir, f.Dir["lora.gguf"], GgmlType.F32);
+        // The run folder itself converts the same (its newest checkpoint).
+        Assert.Equal("lora", TrainedLora.KindOf(f.Dir["run"]));
+        LoraConverter.Convert(f.Dir["run"], f.HfDir, f.Dir["from-run.gguf"], GgmlType.F32);
+        using (var a = Core.Formats.Gguf.GgufReader.Open(f.Dir["lora.gguf"]))
+        using (var b = Core.Formats.Gguf.GgufReader.Open(f.Dir["from-run.gguf"]))
+        {
+            Assert.Equal(a.Tensors.Select(t => t.Name), b.Tensors.Select(t => t.Name));
+            foreach (var t in a.Tensors) Assert.True(a.Span(t).SequenceEqual(b.Span(t.Name)), t.Name);
+        }
 
         m.eval();
         var ids = LoraFixtures.Ids();
