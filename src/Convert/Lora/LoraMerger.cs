@@ -5,7 +5,7 @@ namespace LlamaAdapter.Convert.Lora;
 /// <summary>
 /// <c>convert MODEL OUT --merge-lora LORA</c>: the base model with a LoRA merged into its weights, written as an
 /// ordinary GGUF of the requested type. LORA is a LoRA GGUF (llama.cpp's convention) or a LoRA trained here
-/// (extract .safetensors / training checkpoint, converted against MODEL first).
+/// (extract .safetensors, training checkpoint or run folder, converted against MODEL first).
 /// </summary>
 public static class LoraMerger
 {
@@ -23,6 +23,7 @@ public static class LoraMerger
 
     private static bool IsGguf(string path)
     {
+        if (Directory.Exists(path)) return false;   // a LoRA run folder: TrainedLora takes its newest checkpoint
         if (!File.Exists(path)) throw new BadInputException($"{path}: no such file; expected a LoRA GGUF or a LoRA .safetensors from extract");
         Span<byte> magic = stackalloc byte[4];
         using var f = File.OpenRead(path);
