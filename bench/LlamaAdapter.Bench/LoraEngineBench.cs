@@ -14,7 +14,11 @@ namespace LlamaAdapter.Bench;
 /// <summary>
 /// What a LoRA costs our ggml engine: EngineBench's random 4-layer dim-512 LLaMA as Q8_0, plain (the baseline), with a
 /// rank-8 LoRA on all seven projections applied in the graph (two extra small products per weight), and with the same
-/// LoRA merged into a Q8_0 file (convert --merge-lora; costs what the plain model costs).
+/// LoRA merged into a Q8_0 file (convert --merge-lora; costs what the plain model costs). One ggml thread: the ratio
+/// is the work the branch adds, not how well a thread pool copes with a busy machine (on a loaded 2-core box,
+/// ggml's per-op barriers made the multi-threaded numbers pure noise). Measured there (ShortRun, load average ~9):
+/// decode 1.80× plain with the runtime LoRA, 1.15× merged; prefill 1.23× and 1.06× — on a model this small the branch's
+/// 21 extra ops per layer cost more than its FLOPs (r·(in+out) against in·out: ~3 % here, ~0.4 % at 7B and r = 8).
 /// Run: dotnet run -c Release --project bench/LlamaAdapter.Bench -- --filter '*LoraEngineBench*'
 /// </summary>
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
@@ -48,8 +52,8 @@ public class LoraEngineBench
         LoraGguf.Write(new LoraWeights(16f, pairs), Path("lora.gguf"), GgmlType.F32);
         LoraMerger.Convert(Path("q8_0.gguf"), Path("lora.gguf"), Path("merged.gguf"), new ConvertOptions(OutputType.Q8_0));
 
-        _plain = GgmlLlamaModel.Load(Path("q8_0.gguf"));
-        _merged = GgmlLlamaModel.Load(Path("merged.gguf"));
+        _plain = GgmlLlamaModel.Load(Path("q8_0.gguf"), threads: 1);
+        _merged = GgmlLlamaModel.Load(Path("merged.gguf"), threads: 1);
         _lora = GgmlLoraAdapter.Load(Path("lora.gguf"), _plain);
         _plainSession = new LlamaSession(_plain);
         _loraSession = new LlamaSession(_plain, lora: _lora);
