@@ -53,7 +53,8 @@ public static class TrainedLora
             : throw new BadInputException($"{path}: __metadata__ field 'adapter.kind' is missing; expected a LoRA written by extract or a training checkpoint");
         if (kind == PeftDescription.BitFitKind)
             throw new BadInputException($"{path}: adapter.kind is 'bitfit': BitFit trains bias vectors, and llama.cpp's LoRA GGUF has no bias " +
-                                        "adapters (its loader takes only .lora_a/.lora_b matrix pairs), so a BitFit run cannot be exported to llama.cpp");
+                                        "adapters (its loader takes only .lora_a/.lora_b matrix pairs), so a BitFit run cannot be exported as a llama.cpp adapter " +
+                                        "(nor merged by --merge-lora, which adds low-rank products to weight matrices)");
         if (kind != PeftDescription.LoraKind)
             throw new BadInputException($"{path}: adapter.kind is '{kind}'; expected 'lora'");
         var lora = PeftDescription.ParseLora(d, path);
