@@ -81,7 +81,7 @@ public sealed class TrainCommand
                 {
                     case LoraConfig lora:
                         llama.AttachLora(lora, g);
-                        description = PeftDescription.Describe(llama.Config, lora);
+                        description = PeftDescription.Describe(llama, lora);
                         what = $"LoRA r={lora.Rank} alpha={lora.Alpha} dropout={lora.Dropout} on {Projections.Format(lora.TargetList)}";
                         break;
                     case BitFitConfig bitFit:

@@ -9,8 +9,10 @@ namespace LlamaAdapter.Inference.Model;
 /// The LLaMA forward graph for n tokens at positions [p0, p0+n) (ggml ne order throughout, fastest first):
 /// embeddings → per block x += wo·attn(rope(wq·h), rope(wk·h), wv·h) with h = rms(x)·w, x += w2·(silu(w1·h)⊙w3·h) →
 /// rms(x)·w → output. New keys/values are written into the cache, attention reads the cache's first p0+n slots.
+/// With a LoRA, every adapted weight's product gains its low-rank branch (<see cref="Mm"/>).
 /// </summary>
-internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel model, KvCache cache, GgmlPromptAdapter? adapter)
+internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel model, KvCache cache, GgmlPromptAdapter? adapter,
+                                        GgmlLoraAdapter? lora = null)
 {
     private const int RopeModeNormal = 0; // adjacent pairs (2i, 2i+1): Meta/GGUF weights
 
@@ -45,29 +47,38 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
         {
             var w = model.Layers[l];
             IntPtr a = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w.AttnNorm);
-            IntPtr q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w.Wq, a), hd, h, n);      // [hd, H, n]
-            IntPtr k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w.Wk, a), hd, hkv, n);    // [hd, Hkv, n]
-            IntPtr v = ggml_mul_mat(ctx, w.Wv, a);                                        // [kvDim, n]
+            IntPtr q = ggml_reshape_3d(ctx, Mm(w.Wq, a, l, LoraTarget.AttnQ), hd, h, n);      // [hd, H, n]
+            IntPtr k = ggml_reshape_3d(ctx, Mm(w.Wk, a, l, LoraTarget.AttnK), hd, hkv, n);    // [hd, Hkv, n]
+            IntPtr v = Mm(w.Wv, a, l, LoraTarget.AttnV);                                        // [kvDim, n]
             q = Rope(q, positions);
             k = Rope(k, positions);
             StoreKv(l, k, v, n, p0);
             IntPtr o = Attention(l, q, n, p0, PrefixAt(l) ? prefixMask : causalMask);          // [hd, n, H]
             o = ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3));                         // [hd, H, n]
-            x = ggml_add(ctx, x, ggml_mul_mat(ctx, w.Wo, ggml_reshape_2d(ctx, o, dim, n)));
+            x = ggml_add(ctx, x, Mm(w.Wo, ggml_reshape_2d(ctx, o, dim, n), l, LoraTarget.AttnOut));
 
             IntPtr f = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w.FfnNorm);
-            IntPtr gate = ggml_silu(ctx, ggml_mul_mat(ctx, w.FfnGate, f));               // [ffn, n]
-            IntPtr up = ggml_mul_mat(ctx, w.FfnUp, f);
-            x = ggml_add(ctx, x, ggml_mul_mat(ctx, w.FfnDown, ggml_mul(ctx, gate, up))); // [dim, n]
+            IntPtr gate = ggml_silu(ctx, Mm(w.FfnGate, f, l, LoraTarget.FfnGate));               // [ffn, n]
+            IntPtr up = Mm(w.FfnUp, f, l, LoraTarget.FfnUp);
+            x = ggml_add(ctx, x, Mm(w.FfnDown, ggml_mul(ctx, gate, up), l, LoraTarget.FfnDown)); // [dim, n]
         }
         x = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), model.OutputNorm);
         if (!allLogits && n > 1)
             x = ggml_view_2d(ctx, x, dim, 1, ggml_row_size(GgmlType.F32, dim), ggml_row_size(GgmlType.F32, (long)dim * (n - 1)));
-        IntPtr logits = ggml_mul_mat(ctx, model.Output, x);                              // [vocab, n or 1]
+        IntPtr logits = Mm(model.Output, x, -1, LoraTarget.Output);                              // [vocab, n or 1]
         ggml_set_name(logits, "logits");
         ggml_set_output(logits);
         ggml_build_forward_expand(graph, logits);
         return (tokens, positions, masks, logits);
+    }
+
+    /// <summary>W·x, plus llama.cpp's LoRA branch scale·B·(A·x) when the LoRA adapts W: A ne [in, r], B ne [r, out].</summary>
+    private IntPtr Mm(IntPtr w, IntPtr x, int layer, LoraTarget target)
+    {
+        IntPtr y = ggml_mul_mat(ctx, w, x);                                              // [out, n]
+        if (lora is null || !lora.TryGet(layer, target, out var p)) return y;
+        IntPtr ab = ggml_mul_mat(ctx, p.B, ggml_mul_mat(ctx, p.A, x));                   // [r, n] → [out, n]
+        return ggml_add(ctx, y, ggml_scale(ctx, ab, p.Scale));
     }
 
     private IntPtr Input(IntPtr t, string name)

@@ -15,6 +15,7 @@ public sealed class LlamaSession : IDisposable
 {
     private readonly GgmlLlamaModel _model;
     private readonly GgmlPromptAdapter? _adapter;
+    private readonly GgmlLoraAdapter? _lora;
     private readonly KvCache _cache;
     private readonly GgmlGraphAllocator _allocator;
 
@@ -24,12 +25,16 @@ public sealed class LlamaSession : IDisposable
 
     /// <param name="contextSize">positions the cache holds; default and maximum: the model's context length.</param>
     /// <param name="cacheType">F16 (as llama.cpp) or F32 (exact; for checks against float32 references).</param>
-    public LlamaSession(GgmlLlamaModel model, GgmlPromptAdapter? adapter = null, int? contextSize = null, GgmlType cacheType = GgmlType.F16)
+    /// <param name="lora">a LoRA loaded for <paramref name="model"/>, applied in the graph (not merged); owned by the caller.</param>
+    public LlamaSession(GgmlLlamaModel model, GgmlPromptAdapter? adapter = null, int? contextSize = null, GgmlType cacheType = GgmlType.F16,
+                        GgmlLoraAdapter? lora = null)
     {
         int size = contextSize ?? model.Config.ContextLength;
         if (size < 1 || size > model.Config.ContextLength)
             throw new ArgumentOutOfRangeException(nameof(contextSize), size, $"expected 1..{model.Config.ContextLength} (the model's context length)");
-        (_model, _adapter) = (model, adapter);
+        if (lora is not null && lora.Model != model)
+            throw new ArgumentException($"the LoRA was loaded for {lora.Model.Path}, not for {model.Path}; load it for this model", nameof(lora));
+        (_model, _adapter, _lora) = (model, adapter, lora);
         _cache = new KvCache(model, size, cacheType);
         _allocator = GgmlGraphAllocator.ForBackend(model.Backend);
     }
@@ -70,7 +75,7 @@ public sealed class LlamaSession : IDisposable
         var (ctx, graph) = GraphContext.Create();
         using (ctx)
         {
-            var g = new LlamaGraphBuilder(ctx.DangerousGetHandle(), graph, _model, _cache, _adapter);
+            var g = new LlamaGraphBuilder(ctx.DangerousGetHandle(), graph, _model, _cache, _adapter, _lora);
             var (inTokens, inPositions, masks, logits) = g.Build(n, Position, allLogits);
             _allocator.Allocate(graph);
 

@@ -1,17 +1,21 @@
 using System.Globalization;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Config;
+using LlamaAdapter.Training.Model;
 
 namespace LlamaAdapter.Training.Peft;
 
 /// <summary>
 /// A <see cref="LoraConfig"/> or <see cref="BitFitConfig"/> and the base shape as the string map a checkpoint and an
 /// extracted adapter carry (the extractor prefixes <c>adapter.</c>): kind (lora | bitfit), targets ("wq,wv"),
-/// rank, alpha, dropout (LoRA), base.* shape keys. Numbers are written round-trip exact.
+/// rank, alpha, dropout (LoRA), base.* shape keys, and for LoRA on a loaded model base.rope_layout (interleaved |
+/// half_split): the row order of wq/wk, hence of their lora_b, which an export to llama.cpp (Meta row order) must
+/// know. Numbers are written round-trip exact.
 /// </summary>
 public static class PeftDescription
 {
     public const string LoraKind = "lora", BitFitKind = "bitfit";
+    public const string RopeLayoutKey = "base.rope_layout";
 
     public static IReadOnlyDictionary<string, string> Describe(LlamaConfig model, LoraConfig lora)
     {
@@ -20,6 +24,31 @@ public static class PeftDescription
         d["alpha"] = lora.Alpha.ToString("R", CultureInfo.InvariantCulture);
         d["dropout"] = lora.Dropout.ToString("R", CultureInfo.InvariantCulture);
         return d;
+    }
+
+    /// <summary>As <see cref="Describe(LlamaConfig, LoraConfig)"/>, plus the model's rotary layout (base.rope_layout).</summary>
+    public static IReadOnlyDictionary<string, string> Describe(LlamaModel model, LoraConfig lora)
+    {
+        var d = new Dictionary<string, string>(Describe(model.Config, lora), StringComparer.Ordinal)
+        {
+            [RopeLayoutKey] = LayoutName(model.Options.Layout),
+        };
+        return d;
+    }
+
+    /// <summary>Interleaved → "interleaved", HalfSplit → "half_split".</summary>
+    public static string LayoutName(RopeLayout layout) => layout == RopeLayout.HalfSplit ? "half_split" : "interleaved";
+
+    /// <summary>The rotary layout a description records, or null when it records none (written before the key existed).</summary>
+    public static RopeLayout? ParseLayout(IReadOnlyDictionary<string, string> d, string source)
+    {
+        if (!d.TryGetValue(RopeLayoutKey, out var v)) return null;
+        return v switch
+        {
+            "interleaved" => RopeLayout.Interleaved,
+            "half_split" => RopeLayout.HalfSplit,
+            _ => throw new BadInputException($"{source}: adapter field '{RopeLayoutKey}' is '{v}'; expected interleaved or half_split"),
+        };
     }
 
     public static IReadOnlyDictionary<string, string> Describe(LlamaConfig model, BitFitConfig bitFit) =>

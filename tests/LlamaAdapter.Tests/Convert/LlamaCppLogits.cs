@@ -5,13 +5,14 @@ namespace LlamaAdapter.Tests.Convert;
 /// <summary>
 /// llama.cpp as the reference: libllama loads a whole GGUF model (CPU), decodes the ids one at a time through its KV
 /// cache (F32 cache, flash attention off, so only the weights' type differs from float math), and hands back each
-/// position's logits.
+/// position's logits. With <c>lora</c>, a LoRA GGUF is loaded against the model (llama_adapter_lora_init) and set on
+/// the context (llama_set_adapters_lora) with scale <c>loraScale</c> before decoding.
 /// </summary>
 internal static unsafe class LlamaCppLogits
 {
     private static readonly Lock Gate = new();
 
-    public static float[][] Decode(string gguf, int[] ids, int threads = 2)
+    public static float[][] Decode(string gguf, int[] ids, int threads = 2, string? lora = null, float loraScale = 1f)
     {
         GgmlLibrary.LoadBackends();
         lock (Gate)
@@ -23,6 +24,9 @@ internal static unsafe class LlamaCppLogits
             Assert.True(model != IntPtr.Zero, $"libllama could not load {gguf}");
             using var modelHandle = new LlamaModelHandle(model);
             int vocab = LlamaApi.llama_vocab_n_tokens(LlamaApi.llama_model_get_vocab(model));
+            // Declared after the model and before the context: disposed after the context, before the model.
+            using var loraHandle = new LlamaLoraHandle(lora is null ? IntPtr.Zero : LlamaApi.llama_adapter_lora_init(model, lora));
+            Assert.True(lora is null || !loraHandle.IsInvalid, $"libllama could not load the LoRA {lora} onto {gguf}");
 
             var cp = LlamaApi.DefaultContextParams();
             cp.NCtx = 256; // libllama pads n_ctx to a multiple of 256: ask for one so the round trip checks the field
@@ -36,6 +40,11 @@ internal static unsafe class LlamaCppLogits
             uint nCtx = LlamaApi.llama_n_ctx(ctx);
             Assert.True(nCtx == cp.NCtx, $"asked for n_ctx {cp.NCtx}, libllama made {nCtx}");
             LlamaApi.llama_set_n_threads(ctx, threads, threads);
+            if (lora is not null)
+            {
+                IntPtr adapter = loraHandle.DangerousGetHandle();
+                Assert.Equal(0, LlamaApi.llama_set_adapters_lora(ctx, &adapter, 1, &loraScale));
+            }
 
             var result = new float[ids.Length][];
             for (int i = 0; i < ids.Length; i++)
