@@ -6,11 +6,10 @@ using static TorchSharp.torch;
 
 namespace LlamaAdapter.Demo;
 
-/// <summary>Writes a TorchSharp LLaMA's base weights (optionally some replaced, e.g. merged LoRA) as a llama.cpp GGUF with the demo vocabulary.</summary>
+/// <summary>Writes a TorchSharp LLaMA's weights as a llama.cpp GGUF with the given tokenizer keys (the demo's base model).</summary>
 public static class DemoGguf
 {
-    public static void Write(LlamaModel model, string path, GgufMetadata tokenizer, IReadOnlyDictionary<string, Tensor>? replaced = null,
-                             GgmlType type = GgmlType.F32, string name = "llama-adapter-demo")
+    public static void Write(LlamaModel model, string path, GgufMetadata tokenizer, GgmlType type = GgmlType.F32, string name = "llama-adapter-demo")
     {
         // Interleaved rotary rows are llama.cpp's layout, so Meta-named weights go to GGUF as they are.
         if (model.Options.Layout != RopeLayout.Interleaved)
@@ -20,8 +19,7 @@ public static class DemoGguf
         var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach (var (n, shape) in WeightSource.ExpectedTensors(model.Config))
         {
-            var t = replaced is not null && replaced.TryGetValue(n, out var r) ? r
-                  : parameters.TryGetValue(n, out var p) ? p
+            var t = parameters.TryGetValue(n, out var p) ? p
                   : throw new InvalidOperationException($"the model has no parameter '{n}'");
             using var f = t.detach().to(ScalarType.Float32, CPU).contiguous();
             data[n] = f.data<float>().ToArray();

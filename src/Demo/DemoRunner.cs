@@ -2,10 +2,12 @@ using System.Diagnostics;
 using System.Text.Json;
 using LlamaAdapter.Convert;
 using LlamaAdapter.Convert.Adapters;
+using LlamaAdapter.Convert.Lora;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats;
 using LlamaAdapter.Core.Data;
 using LlamaAdapter.Core.Formats.Gguf;
+using LlamaAdapter.Core.Native;
 using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Evaluation.Generative;
 using LlamaAdapter.Evaluation.Scoring;
@@ -51,7 +53,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
     {
         Directory.CreateDirectory(outDir);
         string Path_(params string[] parts) => Path.Combine([outDir, .. parts]);
-        var tokenizerMetadata = _s.BaseModel is { } b ? TokenizerMetadataOf(b) : DemoVocabulary.Metadata();
+        var tokenizerMetadata = DemoVocabulary.Metadata();
         ITokenizer tokenizer = _s.BaseModel is { } real ? TokenizerLoader.ForModel(real) : LlamaVocabTokenizer.FromGguf(tokenizerMetadata);
 
         // The data, as files a user can open and reuse with `train`.
@@ -112,7 +114,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
             ct.ThrowIfCancellationRequested();
             rows.Add(method == DemoMethod.Frozen
                 ? Evaluate(method, 0, 0, await FrozenValidationLossAsync(baseModel, adapterData, tokenizer, ct), baseQ8, null, items, tokenizer, ct)
-                : await TuneAndEvaluateAsync(method, baseModel, baseQ8, adapterData, Path_(Name(method)), tokenizer, tokenizerMetadata, items, curves, ct));
+                : await TuneAndEvaluateAsync(method, baseModel, baseQ8, adapterData, Path_(Name(method)), tokenizer, items, curves, ct));
         }
 
         string plot = Path_("loss-curves.png");
@@ -124,7 +126,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
     }
 
     private async Task<DemoRow> TuneAndEvaluateAsync(DemoMethod method, string baseModel, string baseQ8, string data, string dir, ITokenizer tokenizer,
-                                                    GgufMetadata tokenizerMetadata, IReadOnlyList<SyntheticTasks.Item> items,
+                                                    IReadOnlyList<SyntheticTasks.Item> items,
                                                     List<LossCurve> curves, CancellationToken ct)
     {
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // a re-run starts the method afresh
@@ -139,7 +141,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
                 case DemoMethod.Lora:
                     var lora = new LoraConfig(_s.LoraRank, 2.0 * _s.LoraRank, 0.0, Projections.All);
                     model.AttachLora(lora, g);
-                    description = PeftDescription.Describe(model.Config, lora);
+                    description = PeftDescription.Describe(model, lora);
                     peakLr = _s.LoraPeakLr;
                     break;
                 case DemoMethod.BitFit:
@@ -172,20 +174,16 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         switch (method)
         {
             case DemoMethod.BitFit:
-            case DemoMethod.Lora when model.Options.Layout != RopeLayout.Interleaved:
-                // A llama GGUF has no place for biases our engine reads, so BitFit is scored on the TorchSharp model;
-                // so is LoRA over a Hugging Face base, whose merged wq/wk rows are in its half-split rotary order.
+                // A llama GGUF has no place for biases our engine reads, so BitFit is scored on the TorchSharp model.
                 model.eval();
                 return EvaluateTorch(method, trainable, seconds, val, model, items, tokenizer, ct);
             case DemoMethod.Lora:
             {
-                // LoRA is merged (W + alpha/r·B·A) into a copy of the base, which is then quantized like the base.
-                string merged = Path.Combine(dir, "merged-f32.gguf"), mergedQ8 = Path.Combine(dir, "merged-q8_0.gguf");
-                using (var scope = NewDisposeScope())
-                    DemoGguf.Write(model, merged, tokenizerMetadata, LoraMerge.MergeLora(model));
-                ModelConverter.Convert(merged, mergedQ8, new ConvertOptions(OutputType.Q8_0), ct);
-                File.Delete(merged);
-                return Evaluate(method, trainable, seconds, val, mergedQ8, null, items, tokenizer, ct);
+                // llama.cpp's LoRA GGUF (what `convert --base` writes for a LoRA run), applied by the engine at run time
+                // beside the Q8_0 base, as llama.cpp's --lora does.
+                string loraGguf = Path.Combine(dir, "lora.gguf");
+                LoraConverter.Convert(adapterFile, baseModel, loraGguf, GgmlType.F32, ct);
+                return Evaluate(method, trainable, seconds, val, baseQ8, null, items, tokenizer, ct, loraGguf);
             }
             default:
             {
@@ -213,17 +211,18 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
     }
 
     private DemoRow Evaluate(DemoMethod method, long trainable, double seconds, double? val, string gguf, string? adapter,
-                             IReadOnlyList<SyntheticTasks.Item> items, ITokenizer tokenizer, CancellationToken ct)
+                             IReadOnlyList<SyntheticTasks.Item> items, ITokenizer tokenizer, CancellationToken ct, string? lora = null)
     {
         using var model = GgmlLlamaModel.Load(gguf, _s.Threads ?? 1);   // one thread: see RunAsync
         using var prompts = adapter is null ? null : GgmlPromptAdapter.Load(adapter, model);
-        using var session = new LlamaSession(model, prompts);
+        using var loraAdapter = lora is null ? null : GgmlLoraAdapter.Load(lora, model);
+        using var session = new LlamaSession(model, prompts, lora: loraAdapter);
         var generator = new TextGenerator(session, tokenizer);
         var options = new GenerationOptions(MaxAnswerTokens) { Sampling = SamplingOptions.Greedy };
         string Generate(string prompt) => generator.Generate(prompt, options, null, ct).Text;
         var answers = HeldOutScorer.Score(items, tokenizer, Generate, new GgmlLogLikelihoodModel(session),
                                           EvalProgress(method, items.Count), ct);
-        return Row(method, trainable, seconds, val, $"ggml Q8_0{(adapter is null ? "" : " + adapter GGUF")}", answers);
+        return Row(method, trainable, seconds, val, $"ggml Q8_0{(adapter is null ? "" : " + adapter GGUF")}{(lora is null ? "" : " + LoRA GGUF")}", answers);
     }
 
     private DemoRow EvaluateTorch(DemoMethod method, long trainable, double seconds, double? val, LlamaModel model,
@@ -256,22 +255,6 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
             ct.ThrowIfCancellationRequested();
             return result;
         }
-    }
-
-    /// <summary>The <c>tokenizer.ggml.*</c> keys a GGUF written from <paramref name="model"/>'s weights needs (the merged-LoRA copy).</summary>
-    private static GgufMetadata TokenizerMetadataOf(string model)
-    {
-        if (File.Exists(model))
-        {
-            using var reader = GgufReader.Open(model);
-            var md = new GgufMetadata();
-            foreach (var (key, value) in reader.Metadata)
-                if (key.StartsWith("tokenizer.", StringComparison.Ordinal)) md.Set(key, value);
-            return md;
-        }
-        string spm = Path.Combine(model, "tokenizer.model");
-        if (!File.Exists(spm)) throw new BadInputException($"{model}: tokenizer.model is missing; the demo needs the model's tokenizer");
-        return GgufTokenizerMetadata.FromSentencePiece(SentencePieceModel.Load(spm));
     }
 
     private LlamaModel NewRandomModel()

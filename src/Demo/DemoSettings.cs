@@ -18,11 +18,11 @@ public sealed record DemoSettings
     // The adapters: a limited subset of the held-apart tasks, as the paper's limited-data runs.
     public int AdapterExamples { get; init; } = 512;
     public int ValidationExamples { get; init; } = 64;
-    public int AdapterEpochs { get; init; } = 8;
+    public int AdapterEpochs { get; init; } = 12;
     public double AdapterWarmupEpochs { get; init; } = 1;
     public int BatchSize { get; init; } = 16;
     public int PromptLength { get; init; } = 10;
-    public int AdapterLayers { get; init; } = 3;
+    public int AdapterLayers { get; init; } = 4;
     public double PromptPeakLr { get; init; } = 5e-2;
     public double LoraPeakLr { get; init; } = 5e-3;
     public int LoraRank { get; init; } = 8;
@@ -44,7 +44,7 @@ public sealed record DemoSettings
     public static DemoSettings Quick { get; } = new()
     {
         Model = new(Dim: 64, NLayers: 2, NHeads: 4, NKvHeads: 2, FfnDim: 160, VocabSize: DemoVocabulary.Pieces.Count, ContextLength: 128),
-        PretrainExamples = 8192, AdapterExamples = 256, ValidationExamples = 32, AdapterEpochs = 4,
+        PretrainExamples = 12288, AdapterExamples = 256, ValidationExamples = 32, AdapterEpochs = 6,
         AdapterLayers = 2, EvalItems = 40, PretrainPeakLr = 1e-2,
     };
 }

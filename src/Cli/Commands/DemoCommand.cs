@@ -20,6 +20,7 @@ public sealed class DemoCommand
         [Option("adapter-examples", Description = "Held-apart-task examples each method is tuned on (the limited-data subset)")] int? adapterExamples = null,
         [Option("adapter-epochs", Description = "Epochs over them")] int? adapterEpochs = null,
         [Option("prompt-lr", Description = "Peak learning rate of the prompt adapters and BitFit")] double? promptLr = null,
+        [Option("prompt-layers", Description = "K: prompt adapters on the last K layers")] int? promptLayers = null,
         [Option(Description = "A real base model (GGUF, Hugging Face or Meta folder) instead of training one from scratch")] string? model = null,
         [Option(Description = "Real Alpaca data (.json, .jsonl, .parquet) instead of the synthetic held-apart tasks; its last --eval-items records are held out")] string? data = null,
         [Option("eval-items", Description = "Held-out questions per method")] int? evalItems = null,
@@ -37,6 +38,7 @@ public sealed class DemoCommand
             AdapterEpochs = Positive(adapterEpochs, "--adapter-epochs") ?? defaults.AdapterEpochs,
             PromptPeakLr = PositiveReal(promptLr, "--prompt-lr") ?? defaults.PromptPeakLr,
             EvalItems = Positive(evalItems, "--eval-items") ?? defaults.EvalItems,
+            AdapterLayers = Positive(promptLayers, "--prompt-layers") ?? defaults.AdapterLayers,
             MaxSeqLen = Positive(maxSeqLen, "--max-seq-len") ?? (data is null ? defaults.MaxSeqLen : 512),
             BaseModel = model, Data = data,
         };

@@ -23,6 +23,8 @@ public sealed class EvalCommand
         [Option('m', Description = "GGUF file, HF directory (config.json + safetensors) or Meta directory (consolidated.NN.pth + params.json)")] string model,
         [Option(Description = "tokenizer.model (SentencePiece); for a GGUF model its own vocabulary is used when omitted")] string? tokenizer = null,
         [Option(Description = "Adapter GGUF (from convert --base), evaluated on the ggml backend")] string? adapter = null,
+        [Option(Description = "LoRA GGUF (llama.cpp's convention, from convert --base) applied in the ggml graph")] string? lora = null,
+        [Option("lora-scale", Description = "Multiplier on the LoRA update (llama.cpp's --lora-scaled)")] float loraScale = 1f,
         [Option(Description = "torch (TorchSharp; GGUF, HF or Meta) or ggml (our ggml engine with its KV cache; GGUF only). An --adapter implies ggml")] string? backend = null,
         [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
         [Option(Description = "Comma-separated tasks: arc_easy, arc_challenge, hellaswag, mmlu, truthfulqa_mc1, truthfulqa_mc2")] string tasks = "truthfulqa_mc1,truthfulqa_mc2",
@@ -41,9 +43,9 @@ public sealed class EvalCommand
         [Option(Description = "reference protocol: top-p")] double topP = 0.75,
         [Option(Description = "reference protocol: most new tokens per answer")] int maxNewTokens = 512)
     {
-        backend ??= adapter is not null ? "ggml" : "torch";
+        backend ??= adapter is not null || lora is not null ? "ggml" : "torch";
         if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
-        if (adapter is not null && backend != "ggml") throw new UserException("--adapter: adapters are evaluated on --backend ggml");
+        if ((adapter ?? lora) is not null && backend != "ggml") throw new UserException("--adapter, --lora: adapters are evaluated on --backend ggml");
         if (protocol == "reference" && backend == "ggml") throw new UserException("--protocol reference runs on --backend torch");
         if (protocol == "reference")
             return await Reference(model, tokenizer, tasks, dataDir, limit, skipBad, @out, json, device, dtype, new GenerationSettings(temperature, topP, maxNewTokens));
@@ -70,13 +72,15 @@ public sealed class EvalCommand
             owned.Add(gm);
             var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
             if (ga is not null) owned.Add(ga);
-            var session = new LlamaSession(gm, ga);
+            var gl = lora is null ? null : GgmlLoraAdapter.Load(lora, gm, loraScale);
+            if (gl is not null) owned.Add(gl);
+            var session = new LlamaSession(gm, ga, lora: gl);
             owned.Add(session);
             tok = TokenizerLoader.ForModel(model, tokenizer);
             if (tok.VocabSize > gm.Config.VocabSize)
                 throw new UserException($"--tokenizer: its vocabulary has {tok.VocabSize} pieces, the model {gm.Config.VocabSize}: expected the model's own tokenizer");
             scorer = new GgmlLogLikelihoodModel(session);
-            modelPath = adapter is null ? gm.Path : $"{gm.Path} + {adapter}";
+            modelPath = string.Join(" + ", new[] { gm.Path, adapter, lora }.Where(p => p is not null));
         }
         else
         {

@@ -23,10 +23,12 @@ public sealed class LogitsCommand
         [Option(Description = "Also write the last position's full logits here (vocab × float32 little-endian)")] string? @out = null,
         [Option(Description = "torch (TorchSharp; GGUF, HF or Meta) or ggml (our ggml engine; GGUF only)")] string backend = "torch",
         [Option(Description = "Adapter GGUF for the ggml backend (docs/adapter-gguf.md)")] string? adapter = null,
+        [Option(Description = "LoRA GGUF (llama.cpp's convention) for the ggml backend")] string? lora = null,
+        [Option("lora-scale", Description = "Multiplier on the LoRA update")] float loraScale = 1f,
         [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null)
     {
         if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
-        if (adapter is not null && backend != "ggml") throw new UserException("--adapter: only with --backend ggml (the TorchSharp path takes adapters in training)");
+        if ((adapter ?? lora) is not null && backend != "ggml") throw new UserException("--adapter, --lora: only with --backend ggml (the TorchSharp path takes adapters in training)");
         var ids = ParseIds(promptIds);
         var scalar = dtype switch
         {
@@ -45,7 +47,8 @@ public sealed class LogitsCommand
             if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types on the CPU; drop --dtype/--device");
             using var gm = GgmlLlamaModel.Load(model, threads);
             using var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
-            using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32);
+            using var gl = lora is null ? null : GgmlLoraAdapter.Load(lora, gm, loraScale);
+            using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32, lora: gl);
             logits = session.Evaluate(ids.Select(i => checked((int)i)).ToArray());
             (path, format) = (gm.Path, "Gguf (ggml)");
         }
