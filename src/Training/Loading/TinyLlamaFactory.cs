@@ -85,13 +85,17 @@ public static class TinyLlamaFactory
         WriteAtomically(Path.Combine(dir, "config.json"), HfConfigJson(c, dtype));
     }
 
-    /// <summary>A llama.cpp GGUF: llama.* metadata, blk.N.* names, 2-D weights as <paramref name="type"/>, norms F32.</summary>
-    public static void WriteGguf(TinyLlamaWeights w, string path, GgmlType type = GgmlType.F32)
+    /// <summary>
+    /// A llama.cpp GGUF: llama.* metadata, blk.N.* names, 2-D weights as <paramref name="type"/>, norms F32;
+    /// <paramref name="extraMetadata"/> (e.g. tokenizer.ggml.*, which libllama needs to load a model) goes first.
+    /// </summary>
+    public static void WriteGguf(TinyLlamaWeights w, string path, GgmlType type = GgmlType.F32, GgufMetadata? extraMetadata = null)
     {
         if (!Quantizer.Supports(type) && !GgmlQuantizer.CanQuantize(type))
             throw new ArgumentException($"type {type}: ggml cannot quantize to it", nameof(type));
         var md = new GgufMetadata();
         md.Set("general.name", GgufValue.Of("tiny-llama"));
+        foreach (var (key, value) in extraMetadata ?? []) md.Set(key, value);
         w.Config.ToGguf(md);
         var names = w.Data.Keys.ToList();
         GgmlType TypeOf(string n) => w.Shapes[n].Length == 1 ? GgmlType.F32 : type;
