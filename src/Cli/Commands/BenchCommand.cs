@@ -83,8 +83,12 @@ public sealed class BenchCommands
         [Option(Description = "Untimed reps first")] int warmup = 1,
         [Option(Description = "Random model width (without -m)")] int dim = 1024,
         [Option(Description = "Random model layers (without -m)")] int layers = 4,
-        [Option(Description = "Print the results as JSON")] bool json = false)
+        [Option(Description = "Random model weight types (without -m), comma-separated: f32, f16, bf16, q8_0, q4_0, ...")] string types = "f32,q8_0",
+        [Option(Description = "Keep the random model files (their folder is printed) to rerun with -m")] bool keep = false,
+        [Option(Description = "Print the results as JSON")] bool json = false,
+        [Option(Description = "Show ggml's and libllama's whole log (buffer types, sizes) on stderr")] bool verbose = false)
     {
+        if (verbose) GgmlLog.Sink = (level, line) => Console.Error.WriteLine($"[{level}] {line}");
         int n = threads ?? Environment.ProcessorCount;
         if (n < 1) throw new UserException($"--threads: expected >= 1, got {n}");
         if (model is null && (dim < 64 || dim % 64 != 0)) throw new UserException($"--dim: expected a multiple of 64, got {dim}");
@@ -92,6 +96,10 @@ public sealed class BenchCommands
         if (model is not null && adapter == "random") throw new UserException("--adapter random: only with a random model (no -m); pass an adapter GGUF for this model");
         Action<string> log = json ? m => Console.Error.WriteLine(m) : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]");
 
+        var weightTypes = new List<GgmlType>();
+        foreach (var name in types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            weightTypes.Add(Enum.TryParse<GgmlType>(name, ignoreCase: true, out var t) && Enum.IsDefined(t)
+                ? t : throw new UserException($"--types: '{name}' is no ggml type (expected e.g. f32, f16, q8_0, q4_0)"));
         string? temp = null;
         try
         {
@@ -110,7 +118,7 @@ public sealed class BenchCommands
                     RandomBenchModel.WriteAdapter(weights, adapterPath);
                 }
                 else adapterPath = adapter;
-                foreach (var type in new[] { GgmlType.F32, GgmlType.Q8_0 })
+                foreach (var type in weightTypes)
                 {
                     string path = Path.Combine(temp, $"random-{type.ToString().ToLowerInvariant()}.gguf");
                     RandomBenchModel.WriteModel(weights, path, type);
@@ -133,7 +141,8 @@ public sealed class BenchCommands
         }
         finally
         {
-            if (temp is not null) Directory.Delete(temp, recursive: true);
+            if (temp is not null && keep) log($"kept {temp}");
+            else if (temp is not null) Directory.Delete(temp, recursive: true);
         }
     }
 

@@ -112,13 +112,14 @@ public static class EngineBenchmark
         double diff = 0;
         for (int i = 0; i < a.Length; i++) diff = Math.Max(diff, Math.Abs(a[i] - b[i]));
 
+        var logits = new float[c.VocabSize];
         var runs = new List<(string Name, Func<int[], (double, double)> Run)>
         {
-            (Ours, p => Time(() => { ours.Reset(); ours.Evaluate(p); }, d => ours.Evaluate(d), decode)),
+            (Ours, p => Time(() => { ours.Reset(); ours.Evaluate(p, logits); }, d => ours.Evaluate(d, logits), decode)),
             (LlamaCpp, p => Time(() => { theirs.Reset(); theirs.Decode(p); }, d => theirs.Decode(d), decode)),
         };
         if (oursAdapter is not null)
-            runs.Add((OursAdapter, p => Time(() => { oursAdapter.Reset(); oursAdapter.Evaluate(p); }, d => oursAdapter.Evaluate(d), decode)));
+            runs.Add((OursAdapter, p => Time(() => { oursAdapter.Reset(); oursAdapter.Evaluate(p, logits); }, d => oursAdapter.Evaluate(d, logits), decode)));
 
         var promptSeconds = runs.ToDictionary(r => r.Name, _ => new List<double>());
         var decodeSeconds = runs.ToDictionary(r => r.Name, _ => new List<double>());

@@ -24,7 +24,8 @@ public sealed class TextGenerator(LlamaSession session, ITokenizer tokenizer)
         var history = new List<int>(promptIds);
         var generated = new List<int>();
         session.Reset();
-        float[] logits = session.Evaluate(promptIds);
+        var logits = new float[session.Config.VocabSize];                 // reused: no large array per token
+        session.Evaluate(promptIds, logits);
         string promptText = tokenizer.Decode(promptIds);
         int emitted = 0;
         string text = "";
@@ -54,7 +55,7 @@ public sealed class TextGenerator(LlamaSession session, ITokenizer tokenizer)
             }
             if (generated.Count == options.MaxTokens) break;
             if (session.Position >= session.ContextSize) { reason = StopReason.ContextFull; break; }
-            logits = session.Evaluate([next]);
+            session.Evaluate([next], logits);
         }
 
         if (text.Length > emitted) onText?.Invoke(text[emitted..]);

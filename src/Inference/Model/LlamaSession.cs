@@ -17,6 +17,7 @@ public sealed class LlamaSession : IDisposable
     private readonly GgmlPromptAdapter? _adapter;
     private readonly KvCache _cache;
     private readonly GgmlGraphAllocator _allocator;
+    private readonly GraphContext _graphs = new();
 
     public int Position { get; private set; }
     public int ContextSize => _cache.Size;
@@ -32,6 +33,14 @@ public sealed class LlamaSession : IDisposable
         (_model, _adapter) = (model, adapter);
         _cache = new KvCache(model, size, cacheType);
         _allocator = GgmlGraphAllocator.ForBackend(model.Backend);
+        // The largest decode step (one token attending to the whole cache) sizes the compute buffer once, as
+        // llama.cpp reserves its worst case; larger prompt batches grow it when they come.
+        var (ctx, graph) = _graphs.Begin();
+        using (ctx)
+        {
+            _ = new LlamaGraphBuilder(ctx.Handle, graph, model, _cache, adapter).Build(1, size - 1, allLogits: false);
+            _allocator.Reserve(graph);
+        }
     }
 
     /// <summary>Forgets the cached positions: the next batch starts at position 0.</summary>
@@ -53,11 +62,25 @@ public sealed class LlamaSession : IDisposable
     /// Runs <paramref name="tokens"/> at positions [Position, Position + n) and advances Position. Returns logits
     /// row-major [n, vocab] when <paramref name="allLogits"/>, else [1, vocab] for the last token only.
     /// </summary>
-    public unsafe float[] Evaluate(ReadOnlySpan<int> tokens, bool allLogits = false)
+    public float[] Evaluate(ReadOnlySpan<int> tokens, bool allLogits = false)
+    {
+        var result = new float[(allLogits ? tokens.Length : 1) * _model.Config.VocabSize];
+        Evaluate(tokens, result, allLogits);
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="Evaluate(ReadOnlySpan{int}, bool)"/> into <paramref name="logits"/> (n·vocab or vocab floats): a decode
+    /// loop reusing one buffer spares the GC a fresh large-object array per token, which costs page faults every step.
+    /// </summary>
+    public unsafe void Evaluate(ReadOnlySpan<int> tokens, Span<float> logits, bool allLogits = false)
     {
         var cfg = _model.Config;
         int n = tokens.Length;
         if (n == 0) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        long want = (long)(allLogits ? n : 1) * cfg.VocabSize;
+        if (logits.Length != want)
+            throw new ArgumentException($"logits holds {logits.Length} floats, expected {want} ({(allLogits ? n : 1)} × vocab {cfg.VocabSize})", nameof(logits));
         for (int i = 0; i < n; i++)
             if ((uint)tokens[i] >= (uint)cfg.VocabSize)
                 throw new BadInputException($"token {i} is id {tokens[i]}, expected 0..{cfg.VocabSize - 1} (the vocabulary of {_model.Path})");
@@ -67,11 +90,11 @@ public sealed class LlamaSession : IDisposable
                 $"(model context length {cfg.ContextLength}): shorten the prompt or the generation");
 
         int nKv = Position + n;
-        var (ctx, graph) = GraphContext.Create();
+        var (ctx, graph) = _graphs.Begin();
         using (ctx)
         {
-            var g = new LlamaGraphBuilder(ctx.DangerousGetHandle(), graph, _model, _cache, _adapter);
-            var (inTokens, inPositions, masks, logits) = g.Build(n, Position, allLogits);
+            var g = new LlamaGraphBuilder(ctx.Handle, graph, _model, _cache, _adapter);
+            var (inTokens, inPositions, masks, output) = g.Build(n, Position, allLogits);
             _allocator.Allocate(graph);
 
             int[] positions = new int[n];
@@ -91,9 +114,7 @@ public sealed class LlamaSession : IDisposable
             if (status != 0) throw new GgmlException($"ggml_backend_graph_compute failed with status {status}");
             Position = nKv;
 
-            var result = new float[(allLogits ? n : 1) * cfg.VocabSize];
-            fixed (float* pr = result) GgmlApi.ggml_backend_tensor_get(logits, pr, 0, (nuint)(result.Length * sizeof(float)));
-            return result;
+            fixed (float* pr = logits) GgmlApi.ggml_backend_tensor_get(output, pr, 0, (nuint)(logits.Length * sizeof(float)));
         }
     }
 
@@ -113,6 +134,7 @@ public sealed class LlamaSession : IDisposable
     public void Dispose()
     {
         _allocator.Dispose();
+        _graphs.Dispose();
         _cache.Dispose();
     }
 }
