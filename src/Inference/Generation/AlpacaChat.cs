@@ -34,6 +34,9 @@ public sealed class AlpacaChat(LlamaSession session, ITokenizer tokenizer, Gener
     {
         ArgumentNullException.ThrowIfNull(instruction);
         int[] prompt = tokenizer.Encode(AlpacaPrompt.Format(instruction, ""), addBos: options.AddBos, addEos: false);
+        if (prompt.Length + 1 > session.ContextSize)
+            throw new Core.BadInputException($"the turn is {prompt.Length} tokens in the Alpaca template, the context holds {session.ContextSize} " +
+                                             "(with room for one reply token): shorten it or raise --ctx");
         restarted = false;
         // Room for the prompt and at least one reply token; otherwise start over with this turn alone.
         if (_conversation.Count > 0 && _conversation.Count + prompt.Length + 1 > session.ContextSize)

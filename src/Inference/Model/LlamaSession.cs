@@ -22,6 +22,8 @@ public sealed class LlamaSession : IDisposable
     public int Position { get; private set; }
     public int ContextSize => _cache.Size;
     public LlamaConfig Config => _model.Config;
+    /// <summary>The compute buffer's size: reserved for the largest decode step, grown only by larger prompt batches.</summary>
+    internal long ComputeBufferBytes => _allocator.BufferSize;
 
     /// <param name="contextSize">positions the cache holds; default and maximum: the model's context length.</param>
     /// <param name="cacheType">F16 (as llama.cpp) or F32 (exact; for checks against float32 references).</param>

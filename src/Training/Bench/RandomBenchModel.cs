@@ -27,7 +27,7 @@ public static class RandomBenchModel
     public static void WriteModel(TinyLlamaWeights weights, string path, GgmlType type) =>
         TinyLlamaFactory.WriteGguf(weights, path, type, GgufTokenizerMetadata.FromSentencePiece(SyntheticVocabulary(weights.Config.VocabSize)));
 
-    /// <summary>&lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, then "▁t3", "▁t4", … scored so that no two merge into a longer piece.</summary>
+    /// <summary>&lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, the newline byte, then "▁t4", "▁t5", … scored so that no two merge into a longer piece.</summary>
     public static SentencePieceModel SyntheticVocabulary(int size) => new()
     {
         Pieces = Enumerable.Range(0, size).Select(i => i switch
@@ -35,6 +35,7 @@ public static class RandomBenchModel
             0 => new SentencePiece("<unk>", 0, SentencePieceType.Unknown),
             1 => new SentencePiece("<s>", 0, SentencePieceType.Control),
             2 => new SentencePiece("</s>", 0, SentencePieceType.Control),
+            3 => new SentencePiece("<0x0A>", 0, SentencePieceType.Byte), // libllama looks up the newline token
             _ => new SentencePiece("\u2581t" + i.ToString(CultureInfo.InvariantCulture), -i, SentencePieceType.Normal),
         }).ToList(),
         TrainerSpec = new SentencePieceTrainerSpec(SentencePieceModelType.Bpe),
