@@ -151,16 +151,20 @@ public sealed class BenchCommands
         var inv = CultureInfo.InvariantCulture;
         AnsiConsole.MarkupLineInterpolated($"[bold]{r.ModelDescription}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]{r.Settings}; max |Δlogit| ours vs libllama after the prompt: {r.PromptLogitsMaxAbsDiff.ToString("0.0e0", inv)}[/]");
+        string Speed(EngineMeasurement m) => $"{m.TokensPerSecond.ToString("0.0", inv)} ({m.BestTokensPerSecond.ToString("0.0", inv)})";
         var t = new Table().AddColumns("test", "ours tok/s", "libllama tok/s", "ours / libllama", "samples (s) ours | libllama");
         foreach (var c in r.VersusLlamaCpp)
-            t.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), c.Ours.TokensPerSecond.ToString("0.0", inv), c.Baseline.TokensPerSecond.ToString("0.0", inv),
-                     c.Ratio.ToString("0.000", inv), Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+            t.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), Speed(c.Ours), Speed(c.Baseline),
+                     $"{c.Ratio.ToString("0.000", inv)} ({c.BestRatio.ToString("0.000", inv)})", Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+        t.Caption = new TableTitle("median over the reps (best rep in brackets)");
         AnsiConsole.Write(t);
         if (r.AdapterOverhead.Count == 0) return;
         var a = new Table().AddColumns("test", "with adapter tok/s", "without tok/s", "adapter overhead", "samples (s) with | without");
         foreach (var c in r.AdapterOverhead)
-            a.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), c.Ours.TokensPerSecond.ToString("0.0", inv), c.Baseline.TokensPerSecond.ToString("0.0", inv),
-                     c.OverheadPercent.ToString("+0.0;-0.0", inv) + " %", Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+            a.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), Speed(c.Ours), Speed(c.Baseline),
+                     $"{c.OverheadPercent.ToString("+0.0;-0.0", inv)} % ({c.BestOverheadPercent.ToString("+0.0;-0.0", inv)} %)",
+                     Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+        a.Caption = new TableTitle("extra time with the adapter: median (best rep)");
         AnsiConsole.Write(a);
     }
 
@@ -174,11 +178,13 @@ public sealed class BenchCommands
         versus_libllama = r.VersusLlamaCpp.Select(c => new
         {
             test = c.Test, ours_tok_s = c.Ours.TokensPerSecond, libllama_tok_s = c.Baseline.TokensPerSecond, ratio = c.Ratio,
+            ours_best_tok_s = c.Ours.BestTokensPerSecond, libllama_best_tok_s = c.Baseline.BestTokensPerSecond, best_ratio = c.BestRatio,
             ours_seconds = c.Ours.Seconds, libllama_seconds = c.Baseline.Seconds,
         }),
         adapter_overhead = r.AdapterOverhead.Select(c => new
         {
             test = c.Test, with_tok_s = c.Ours.TokensPerSecond, without_tok_s = c.Baseline.TokensPerSecond, overhead_percent = c.OverheadPercent,
+            best_overhead_percent = c.BestOverheadPercent,
             with_seconds = c.Ours.Seconds, without_seconds = c.Baseline.Seconds,
         }),
     };

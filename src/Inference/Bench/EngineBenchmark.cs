@@ -48,6 +48,9 @@ public sealed record EngineMeasurement(string Engine, string Test, int Tokens, I
     }
 
     public double TokensPerSecond => Tokens / MedianSeconds;
+
+    /// <summary>The fastest rep: on a shared machine the least disturbed one, so the closest to the engine's own speed.</summary>
+    public double BestTokensPerSecond => Tokens / Seconds.Min();
 }
 
 /// <summary>
@@ -58,6 +61,8 @@ public sealed record EngineComparison(string Test, EngineMeasurement Ours, Engin
 {
     public double Ratio => Ours.TokensPerSecond / Baseline.TokensPerSecond;
     public double OverheadPercent => 100 * (Ours.MedianSeconds / Baseline.MedianSeconds - 1);
+    public double BestRatio => Ours.BestTokensPerSecond / Baseline.BestTokensPerSecond;
+    public double BestOverheadPercent => 100 * (Baseline.BestTokensPerSecond / Ours.BestTokensPerSecond - 1);
 }
 
 /// <param name="PromptLogitsMaxAbsDiff">max |ours − libllama| over the logits of the last prompt token (same file, same KV cache type).</param>

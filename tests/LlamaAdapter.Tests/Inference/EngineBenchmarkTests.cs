@@ -63,6 +63,9 @@ public sealed class EngineBenchmarkTests(ITestOutputHelper output) : IDisposable
         var c = new EngineComparison("decode", new EngineMeasurement("ours", "decode", 10, [0.22]), b);
         Assert.Equal(0.2 / 0.22, c.Ratio, 9);
         Assert.Equal(10, c.OverheadPercent, 9);
+        Assert.Equal(100, b.BestTokensPerSecond, 9);           // fastest rep 0.1 s
+        Assert.Equal(10 / 0.22 / 100, c.BestRatio, 9);
+        Assert.Equal(120, c.BestOverheadPercent, 9);           // 0.22 s against 0.1 s
     }
 
     [Fact]
