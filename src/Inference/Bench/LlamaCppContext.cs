@@ -9,7 +9,7 @@ namespace LlamaAdapter.Inference.Bench;
 /// llama.cpp itself (libllama, CPU only) over a GGUF file: one context with one sequence, driven token batch by token
 /// batch like <see cref="Model.LlamaSession"/>, so the two engines can be timed on the same file with the same settings.
 /// </summary>
-internal sealed unsafe class LlamaCppContext : IDisposable
+public sealed unsafe class LlamaCppContext : IDisposable
 {
     private static readonly Lock Gate = new();
     private static bool _initialized;
