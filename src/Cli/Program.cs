@@ -20,6 +20,7 @@ app.AddCommands<ExtractCommand>();
 app.AddCommands<ConvertCommand>();
 app.AddCommands<QuantizeCommand>();
 app.AddCommands<GenerateCommand>();
+app.AddCommands<ChatCommand>();
 app.AddCommands<EvalCommand>();
 app.AddCommands<BenchCommand>();
 app.AddCommands<DemoCommand>();

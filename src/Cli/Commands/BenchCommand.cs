@@ -1,5 +1,8 @@
 using System.Globalization;
+using System.Text.Json;
 using Cocona;
+using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Bench;
 using LlamaAdapter.Training;
 using LlamaAdapter.Training.Adapters;
 using LlamaAdapter.Training.Bench;
@@ -65,6 +68,126 @@ public sealed class BenchCommands
         Print(r, peakTflops);
         return 0;
     }
+
+    [Command("engine", Description = "Prompt-processing and decode tokens/s of our ggml engine against llama.cpp's libllama on the same GGUF, same threads, " +
+                                     "same attention setup (F16 KV cache, no flash attention), interleaved reps, medians; with --adapter also the adapter's cost. " +
+                                     "Without -m it writes a random LLaMA (dim 1024, 4 layers, vocab 32000) as F32 and Q8_0 in a temp dir. " +
+                                     "Example: llama-adapter bench engine -m llama-2-7b.Q8_0.gguf --threads 8 --adapter a.adapter.gguf")]
+    public int Engine(
+        [Option('m', Description = "A llama.cpp LLaMA GGUF (default: random F32 and Q8_0 models)")] string? model = null,
+        [Option(Description = "Adapter GGUF for the model (with a random model: 'random' makes one, L=10 on every layer)")] string? adapter = null,
+        [Option(Description = "CPU threads for both engines (default: all cores)")] int? threads = null,
+        [Option(Description = "Prompt tokens, processed in one batch")] int prompt = 128,
+        [Option(Description = "Single-token decode steps after the prompt")] int decode = 64,
+        [Option(Description = "Timed reps per engine (the median is reported)")] int reps = 3,
+        [Option(Description = "Untimed reps first")] int warmup = 1,
+        [Option(Description = "Random model width (without -m)")] int dim = 1024,
+        [Option(Description = "Random model layers (without -m)")] int layers = 4,
+        [Option(Description = "Random model weight types (without -m), comma-separated: f32, f16, bf16, q8_0, q4_0, ...")] string types = "f32,q8_0",
+        [Option(Description = "Keep the random model files (their folder is printed) to rerun with -m")] bool keep = false,
+        [Option(Description = "Print the results as JSON")] bool json = false,
+        [Option(Description = "Show ggml's and libllama's whole log (buffer types, sizes) on stderr")] bool verbose = false)
+    {
+        if (verbose) GgmlLog.Sink = (level, line) => Console.Error.WriteLine($"[{level}] {line}");
+        int n = threads ?? Environment.ProcessorCount;
+        if (n < 1) throw new UserException($"--threads: expected >= 1, got {n}");
+        if (model is null && (dim < 64 || dim % 64 != 0)) throw new UserException($"--dim: expected a multiple of 64, got {dim}");
+        if (model is null && layers < 1) throw new UserException($"--layers: expected >= 1, got {layers}");
+        if (model is not null && adapter == "random") throw new UserException("--adapter random: only with a random model (no -m); pass an adapter GGUF for this model");
+        Action<string> log = json ? m => Console.Error.WriteLine(m) : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]");
+
+        var weightTypes = new List<GgmlType>();
+        foreach (var name in types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            weightTypes.Add(Enum.TryParse<GgmlType>(name, ignoreCase: true, out var t) && Enum.IsDefined(t)
+                ? t : throw new UserException($"--types: '{name}' is no ggml type (expected e.g. f32, f16, q8_0, q4_0)"));
+        string? temp = null;
+        try
+        {
+            var files = new List<(string Model, string? Adapter)>();
+            if (model is not null) files.Add((model, adapter));
+            else
+            {
+                temp = Directory.CreateTempSubdirectory("llama-adapter-bench-").FullName;
+                var config = RandomBenchModel.Config(dim, layers, contextLength: Math.Max(2048, (prompt + decode + 255) / 256 * 256));
+                log($"writing a random model ({config.Dim} dim, {config.NLayers} layers, vocab {config.VocabSize}) to {temp}");
+                var weights = LlamaAdapter.Training.Loading.TinyLlamaFactory.Create(config, seed: 1);
+                string? adapterPath = null;
+                if (adapter == "random")
+                {
+                    adapterPath = Path.Combine(temp, "random.adapter.gguf");
+                    RandomBenchModel.WriteAdapter(weights, adapterPath);
+                }
+                else adapterPath = adapter;
+                foreach (var type in weightTypes)
+                {
+                    string path = Path.Combine(temp, $"random-{type.ToString().ToLowerInvariant()}.gguf");
+                    RandomBenchModel.WriteModel(weights, path, type);
+                    files.Add((path, adapterPath));
+                }
+            }
+
+            var results = new List<EngineBenchResult>();
+            foreach (var (m, a) in files)
+            {
+                EngineBenchOptions options;
+                try { options = new EngineBenchOptions(m, n, prompt, decode, reps, a, warmup).Validate(); }
+                catch (ArgumentException e) { throw new UserException($"bench engine: {e.Message}"); }
+                log($"{Path.GetFileName(m)}: {reps} reps of a {prompt}-token prompt + {decode} decode steps on {n} threads");
+                results.Add(EngineBenchmark.Run(options, log));
+            }
+            if (json) Console.WriteLine(JsonSerializer.Serialize(results.Select(EngineJson), new JsonSerializerOptions { WriteIndented = true }));
+            else foreach (var r in results) Print(r);
+            return 0;
+        }
+        finally
+        {
+            if (temp is not null && keep) log($"kept {temp}");
+            else if (temp is not null) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    private static void Print(EngineBenchResult r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        AnsiConsole.MarkupLineInterpolated($"[bold]{r.ModelDescription}[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]{r.Settings}; max |Δlogit| ours vs libllama after the prompt: {r.PromptLogitsMaxAbsDiff.ToString("0.0e0", inv)}[/]");
+        string Speed(EngineMeasurement m) => $"{m.TokensPerSecond.ToString("0.0", inv)} ({m.BestTokensPerSecond.ToString("0.0", inv)})";
+        var t = new Table().AddColumns("test", "ours tok/s", "libllama tok/s", "ours / libllama", "samples (s) ours | libllama");
+        foreach (var c in r.VersusLlamaCpp)
+            t.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), Speed(c.Ours), Speed(c.Baseline),
+                     $"{c.Ratio.ToString("0.000", inv)} ({c.BestRatio.ToString("0.000", inv)})", Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+        t.Caption = new TableTitle("median over the reps (best rep in brackets)");
+        AnsiConsole.Write(t);
+        if (r.AdapterOverhead.Count == 0) return;
+        var a = new Table().AddColumns("test", "with adapter tok/s", "without tok/s", "adapter overhead", "samples (s) with | without");
+        foreach (var c in r.AdapterOverhead)
+            a.AddRow(Markup.Escape($"{c.Test} {c.Ours.Tokens}"), Speed(c.Ours), Speed(c.Baseline),
+                     $"{c.OverheadPercent.ToString("+0.0;-0.0", inv)} % ({c.BestOverheadPercent.ToString("+0.0;-0.0", inv)} %)",
+                     Markup.Escape(Samples(c.Ours) + " | " + Samples(c.Baseline)));
+        a.Caption = new TableTitle("extra time with the adapter: median (best rep)");
+        AnsiConsole.Write(a);
+    }
+
+    private static string Samples(EngineMeasurement m) => string.Join(" ", m.Seconds.Select(s => s.ToString("0.000", CultureInfo.InvariantCulture)));
+
+    private static object EngineJson(EngineBenchResult r) => new
+    {
+        model = r.ModelDescription, path = r.Options.ModelPath, adapter = r.Options.AdapterPath, threads = r.Options.Threads,
+        prompt_tokens = r.Options.PromptTokens, decode_tokens = r.Options.DecodeTokens, reps = r.Options.Reps, settings = r.Settings,
+        prompt_logits_max_abs_diff = r.PromptLogitsMaxAbsDiff,
+        versus_libllama = r.VersusLlamaCpp.Select(c => new
+        {
+            test = c.Test, ours_tok_s = c.Ours.TokensPerSecond, libllama_tok_s = c.Baseline.TokensPerSecond, ratio = c.Ratio,
+            ours_best_tok_s = c.Ours.BestTokensPerSecond, libllama_best_tok_s = c.Baseline.BestTokensPerSecond, best_ratio = c.BestRatio,
+            ours_seconds = c.Ours.Seconds, libllama_seconds = c.Baseline.Seconds,
+        }),
+        adapter_overhead = r.AdapterOverhead.Select(c => new
+        {
+            test = c.Test, with_tok_s = c.Ours.TokensPerSecond, without_tok_s = c.Baseline.TokensPerSecond, overhead_percent = c.OverheadPercent,
+            best_overhead_percent = c.BestOverheadPercent,
+            with_seconds = c.Ours.Seconds, without_seconds = c.Baseline.Seconds,
+        }),
+    };
 
     private static void Print(TrainStepBenchResult r, double? peakTflops)
     {

@@ -15,16 +15,27 @@ public sealed class TextGenerator(LlamaSession session, ITokenizer tokenizer)
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxTokens);
-        var stops = (options.StopStrings ?? []).Where(s => s.Length > 0).ToArray();
         int[] promptIds = tokenizer.Encode(prompt, options.AddBos, addEos: false);
         if (promptIds.Length == 0) throw new ArgumentException("the prompt encodes to no tokens (and no BOS was asked for)", nameof(prompt));
+        session.Reset();
+        return Continue(promptIds, promptIds, options, new TokenSampler(options.Sampling), onText, cancellationToken);
+    }
 
-        var sampler = new TokenSampler(options.Sampling);
+    /// <summary>
+    /// Generates after what the session already holds: <paramref name="pending"/> (tokens not yet evaluated, ending
+    /// with this turn's prompt <paramref name="promptIds"/>) is evaluated at the session's position first, so an
+    /// earlier conversation stays in the KV cache. Text and the repetition penalty see this turn's prompt and reply only.
+    /// </summary>
+    public GenerationResult Continue(ReadOnlySpan<int> pending, int[] promptIds, GenerationOptions options, TokenSampler sampler,
+        Action<string>? onText = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxTokens);
+        if (pending.IsEmpty) throw new ArgumentException("nothing to evaluate: a turn needs at least one new token", nameof(pending));
+        var stops = (options.StopStrings ?? []).Where(s => s.Length > 0).ToArray();
         var history = new List<int>(promptIds);
         var generated = new List<int>();
-        session.Reset();
-        float[] logits = session.Evaluate(promptIds);
+        var logits = new float[session.Config.VocabSize];                 // reused: no large array per token
+        session.Evaluate(pending, logits);
         string promptText = tokenizer.Decode(promptIds);
         int emitted = 0;
         string text = "";
@@ -54,7 +65,7 @@ public sealed class TextGenerator(LlamaSession session, ITokenizer tokenizer)
             }
             if (generated.Count == options.MaxTokens) break;
             if (session.Position >= session.ContextSize) { reason = StopReason.ContextFull; break; }
-            logits = session.Evaluate([next]);
+            session.Evaluate([next], logits);
         }
 
         if (text.Length > emitted) onText?.Invoke(text[emitted..]);

@@ -17,6 +17,19 @@ internal sealed class GgmlGraphAllocator : SafeHandle
         return a.IsInvalid ? throw new GgmlException($"ggml_gallocr_new failed for backend {backend.Name}") : a;
     }
 
+    /// <summary>
+    /// Sizes the compute buffer for <paramref name="graph"/> (the largest one expected) up front. Without it the
+    /// buffer is reallocated whenever a graph outgrows it (each decode step, as the attended positions grow), and
+    /// every fresh buffer costs page faults while it is first written.
+    /// </summary>
+    public void Reserve(IntPtr graph)
+    {
+        if (!GgmlApi.ggml_gallocr_reserve(handle, graph))
+            throw new GgmlException("ggml_gallocr_reserve could not allocate the compute buffer (out of memory?)");
+    }
+
+    public long BufferSize => (long)GgmlApi.ggml_gallocr_get_buffer_size(handle, 0);
+
     public void Allocate(IntPtr graph)
     {
         if (!GgmlApi.ggml_gallocr_alloc_graph(handle, graph))

@@ -56,6 +56,13 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
             IntPtr o = Attention(l, q, n, p0, PrefixAt(l) ? prefixMask : causalMask);          // [hd, n, H]
             o = ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3));                         // [hd, H, n]
             x = ggml_add(ctx, x, Mm(w.Wo, ggml_reshape_2d(ctx, o, dim, n), l, LoraTarget.AttnOut));
+            if (l == _c.NLayers - 1 && !allLogits && n > 1)
+            {
+                // Only the last token's logits are wanted: the last block's feed-forward runs for it alone (as
+                // llama.cpp's inp_out_ids does), since nothing after attention mixes positions.
+                x = ggml_view_2d(ctx, x, dim, 1, ggml_row_size(GgmlType.F32, dim), ggml_row_size(GgmlType.F32, (long)dim * (n - 1)));
+                n = 1;
+            }
 
             IntPtr f = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w.FfnNorm);
             IntPtr gate = ggml_silu(ctx, Mm(w.FfnGate, f, l, LoraTarget.FfnGate));               // [ffn, n]
@@ -63,9 +70,7 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
             x = ggml_add(ctx, x, Mm(w.FfnDown, ggml_mul(ctx, gate, up), l, LoraTarget.FfnDown)); // [dim, n]
         }
         x = ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), model.OutputNorm);
-        if (!allLogits && n > 1)
-            x = ggml_view_2d(ctx, x, dim, 1, ggml_row_size(GgmlType.F32, dim), ggml_row_size(GgmlType.F32, (long)dim * (n - 1)));
-        IntPtr logits = Mm(model.Output, x, -1, LoraTarget.Output);                              // [vocab, n or 1]
+        IntPtr logits = Mm(model.Output, x, -1, LoraTarget.Output);                      // [vocab, n or 1]
         ggml_set_name(logits, "logits");
         ggml_set_output(logits);
         ggml_build_forward_expand(graph, logits);

@@ -9,6 +9,7 @@ public sealed class TokenSampler
 {
     private readonly SamplingOptions _o;
     private readonly Random _rng;
+    private float[] _work = [];                 // the penalised logits, reused: no large array per token
 
     public TokenSampler(SamplingOptions options)
     {
@@ -21,15 +22,15 @@ public sealed class TokenSampler
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.IsEmpty) throw new ArgumentException("no logits", nameof(logits));
-        var l = logits.ToArray();
+        if (_work.Length != logits.Length) _work = new float[logits.Length];
+        var l = _work;
+        logits.CopyTo(l);
         ApplyRepeatPenalty(l, history);
         if (_o.Temperature <= 0) return ArgMax(l);
 
         // Candidates by descending logit (ties: lower id first), trimmed step by step.
-        int[] ids = Enumerable.Range(0, l.Length).ToArray();
-        Array.Sort(ids, (a, b) => l[b] != l[a] ? l[b].CompareTo(l[a]) : a.CompareTo(b));
+        int[] ids = _o.TopK > 0 && _o.TopK < l.Length ? TopK(l, _o.TopK) : SortAll(l);
         int n = ids.Length;
-        if (_o.TopK > 0) n = Math.Min(n, _o.TopK);
 
         double[] p = Softmax(l, ids, n, 1.0);
         if (_o.TopP < 1)
@@ -68,6 +69,37 @@ public sealed class TokenSampler
         foreach (int t in recent)
             if ((uint)t < (uint)l.Length && seen.Add(t))
                 l[t] = l[t] > 0 ? l[t] / _o.RepeatPenalty : l[t] * _o.RepeatPenalty;
+    }
+
+    private static int[] SortAll(float[] l)
+    {
+        int[] ids = Enumerable.Range(0, l.Length).ToArray();
+        Array.Sort(ids, (a, b) => l[b] != l[a] ? l[b].CompareTo(l[a]) : a.CompareTo(b));
+        return ids;
+    }
+
+    /// <summary>
+    /// The k best ids in the full sort's order, by one pass with insertion into a sorted run of k: sorting the whole
+    /// vocabulary per token would cost milliseconds. Ids arrive in increasing order, so an id tying one already kept
+    /// goes after it, and one tying the k-th is left out, exactly as the full sort orders and cuts them.
+    /// </summary>
+    private static int[] TopK(float[] l, int k)
+    {
+        var ids = new int[k];
+        int count = 0;
+        for (int i = 0; i < l.Length; i++)
+        {
+            float v = l[i];
+            if (count == k && !(v > l[ids[k - 1]])) continue;
+            int pos = count == k ? k - 1 : count++;
+            while (pos > 0 && l[ids[pos - 1]] < v)
+            {
+                ids[pos] = ids[pos - 1];
+                pos--;
+            }
+            ids[pos] = i;
+        }
+        return ids;
     }
 
     private static int ArgMax(float[] l)

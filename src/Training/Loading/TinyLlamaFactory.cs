@@ -86,18 +86,17 @@ public static class TinyLlamaFactory
     }
 
     /// <summary>
-    /// A llama.cpp GGUF: llama.* metadata, blk.N.* names, 2-D weights as <paramref name="type"/>, norms F32; with
-    /// <paramref name="tokenizer"/>'s <c>tokenizer.ggml.*</c> keys appended when given.
+    /// A llama.cpp GGUF: llama.* metadata, blk.N.* names, 2-D weights as <paramref name="type"/>, norms F32;
+    /// <paramref name="extraMetadata"/> (e.g. tokenizer.ggml.*, which libllama needs to load a model) goes first.
     /// </summary>
-    public static void WriteGguf(TinyLlamaWeights w, string path, GgmlType type = GgmlType.F32, GgufMetadata? tokenizer = null, string name = "tiny-llama")
+    public static void WriteGguf(TinyLlamaWeights w, string path, GgmlType type = GgmlType.F32, GgufMetadata? extraMetadata = null, string name = "tiny-llama")
     {
         if (!Quantizer.Supports(type) && !GgmlQuantizer.CanQuantize(type))
             throw new ArgumentException($"type {type}: ggml cannot quantize to it", nameof(type));
         var md = new GgufMetadata();
         md.Set("general.name", GgufValue.Of(name));
+        foreach (var (key, value) in extraMetadata ?? []) md.Set(key, value);
         w.Config.ToGguf(md);
-        if (tokenizer is not null)
-            foreach (var (key, value) in tokenizer) md.Set(key, value);
         var names = w.Data.Keys.ToList();
         GgmlType TypeOf(string n) => w.Shapes[n].Length == 1 ? GgmlType.F32 : type;
         var specs = names.Select(n => new GgufTensorSpec(TensorNames.Convert(n, TensorNaming.Meta, TensorNaming.Gguf), TypeOf(n),

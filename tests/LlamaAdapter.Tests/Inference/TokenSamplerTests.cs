@@ -76,6 +76,25 @@ public class TokenSamplerTests
             else Assert.True(c[i] > 0);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(40)]
+    public void TopKSelection_DrawsAsTheFullSortCutAtK(int k)
+    {
+        // Coarse logits make many ties, at the k-th place too: the full sort keeps lower ids first.
+        var rng = new Random(k);
+        float[] logits = Enumerable.Range(0, 500).Select(_ => (float)Math.Round(rng.NextDouble() * 8) / 2).ToArray();
+        int[] order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ThenBy(i => i).ToArray();
+        var masked = Enumerable.Repeat(float.NegativeInfinity, logits.Length).ToArray();
+        foreach (int i in order.Take(k)) masked[i] = logits[i];
+
+        var selected = new TokenSampler(new SamplingOptions(Temperature: 1.5f, TopK: k, Seed: 11));
+        var reference = new TokenSampler(new SamplingOptions(Temperature: 1.5f, TopK: 0, Seed: 11));
+        for (int d = 0; d < 2000; d++)
+            Assert.Equal(reference.Sample(masked, []), selected.Sample(logits, []));
+    }
+
     [Fact]
     public void TopK_KeepsTheKHighest()
     {
