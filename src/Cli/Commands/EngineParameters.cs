@@ -10,6 +10,8 @@ namespace LlamaAdapter.Cli.Commands;
 public sealed record EngineParameters(
     [Option('m', Description = "A llama.cpp LLaMA GGUF (F32, F16, BF16, Q8_0, Q4_0, K-quants)")] string Model,
     [Option("adapter", Description = "Adapter GGUF written by 'convert' for this base model (docs/adapter-gguf.md)")] string? Adapter = null,
+    [Option("lora", Description = "LoRA GGUF in llama.cpp's convention (convert --base of a LoRA run), applied in the graph")] string? Lora = null,
+    [Option("lora-scale", Description = "Multiplier on the LoRA update (llama.cpp's --lora-scaled)")] float LoraScale = 1f,
     [Option("tokenizer", Description = "SentencePiece tokenizer.model or GGUF with tokenizer metadata (default: the model's own)")] string? Tokenizer = null,
     [Option("ctx", Description = "Context positions to allocate (default: the model's context length)")] int? Ctx = null,
     [Option("threads", Description = "CPU threads (default: all cores)")] int? Threads = null,
@@ -29,6 +31,7 @@ public sealed record EngineParameters(
         var tok = TokenizerLoader.ForModel(Model, Tokenizer);
         var model = GgmlLlamaModel.Load(Model, Threads);
         GgmlPromptAdapter? adapter = null;
+        GgmlLoraAdapter? lora = null;
         try
         {
             if (tok.VocabSize != model.Config.VocabSize)
@@ -37,10 +40,12 @@ public sealed record EngineParameters(
             if (size < 1 || size > model.Config.ContextLength)
                 throw new UserException($"--ctx: expected 1..{model.Config.ContextLength} (the model's context length), got {size}");
             adapter = Adapter is null ? null : GgmlPromptAdapter.Load(Adapter, model);
-            return new LoadedEngine(tok, model, adapter, new LlamaSession(model, adapter, size, kvType));
+            lora = Lora is null ? null : GgmlLoraAdapter.Load(Lora, model, LoraScale);
+            return new LoadedEngine(tok, model, adapter, lora, new LlamaSession(model, adapter, size, kvType, lora));
         }
         catch
         {
+            lora?.Dispose();
             adapter?.Dispose();
             model.Dispose();
             throw;
@@ -48,8 +53,8 @@ public sealed record EngineParameters(
     }
 }
 
-/// <summary>A tokenizer, model, optional adapter and one session over them, disposed together.</summary>
-public sealed class LoadedEngine(ITokenizer tokenizer, GgmlLlamaModel model, GgmlPromptAdapter? adapter, LlamaSession session) : IDisposable
+/// <summary>A tokenizer, model, optional adapters and one session over them, disposed together.</summary>
+public sealed class LoadedEngine(ITokenizer tokenizer, GgmlLlamaModel model, GgmlPromptAdapter? adapter, GgmlLoraAdapter? lora, LlamaSession session) : IDisposable
 {
     public ITokenizer Tokenizer => tokenizer;
     public LlamaSession Session => session;
@@ -57,6 +62,7 @@ public sealed class LoadedEngine(ITokenizer tokenizer, GgmlLlamaModel model, Ggm
     public void Dispose()
     {
         session.Dispose();
+        lora?.Dispose();
         adapter?.Dispose();
         model.Dispose();
     }
