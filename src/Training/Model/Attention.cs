@@ -47,7 +47,7 @@ public sealed class Attention : nn.Module
                 ? GatedPromptAttention.JointAttention(q, k, v, pk, pv)
                 // Two softmaxes, the causal one untouched, the prompt one gated, summed before wo (NL :138-150).
                 : nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-                  + GatedPromptAttention.GatedTerm(q, pk, pv, p.Gate);
+                      .Plus(GatedPromptAttention.GatedTerm(q, pk, pv, p.Gate));
         }
         var merged = o.transpose(1, 2).reshape(b, t, nHeads * headDim);                             // [B, T, dim]
         return wo.forward(merged).MoveToOuterDisposeScope();

@@ -19,6 +19,7 @@ public sealed class FrozenLinear : nn.Module<Tensor, Tensor>
     private Parameter? lora_b;         // [out, r]
     private Parameter? bias;           // [out]
     private double loraScale, loraDropout;
+    private Scalar? loraScaleScalar; // kept alive with the module (see TensorOps)
 
     public FrozenLinear(Parameter weight) : base(nameof(FrozenLinear))
     {
@@ -44,6 +45,7 @@ public sealed class FrozenLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"LoRA A [{string.Join(", ", a.shape)}] and B [{string.Join(", ", b.shape)}] do not fit W [{OutFeatures}, {InFeatures}]: expected [r, {InFeatures}] and [{OutFeatures}, r]");
         if (dropout is < 0 or >= 1) throw new ArgumentException($"LoRA dropout {dropout}: expected 0 <= p < 1");
         (lora_a, lora_b, loraScale, loraDropout) = (a, b, scale, dropout);
+        loraScaleScalar = scale.ToScalar();
         register_parameter(nameof(lora_a), a);
         register_parameter(nameof(lora_b), b);
     }
@@ -69,10 +71,10 @@ public sealed class FrozenLinear : nn.Module<Tensor, Tensor>
             // whose state every checkpoint carries, so a resumed run draws the same masks.
             var xa = x.to(lora_a.dtype);
             if (loraDropout > 0) xa = nn.functional.dropout(xa, loraDropout, training);
-            var delta = nn.functional.linear(nn.functional.linear(xa, lora_a), lora_b!) * loraScale; // [..., r] → [..., out]
-            y = y + delta.to(y.dtype);
+            var delta = nn.functional.linear(nn.functional.linear(xa, lora_a), lora_b!).Times(loraScaleScalar!); // [..., r] → [..., out]
+            y = y.Plus(delta.to(y.dtype));
         }
-        if (bias is not null) y = y + bias.to(y.dtype);
+        if (bias is not null) y = y.Plus(bias.to(y.dtype));
         return y.MoveToOuterDisposeScope();
     }
 }

@@ -9,11 +9,13 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly double eps;
+    private readonly Scalar epsScalar; // kept alive with the module (see TensorOps)
 
     public RmsNorm(Parameter weight, double eps) : base(nameof(RmsNorm))
     {
         this.weight = weight;
         this.eps = eps;
+        epsScalar = eps.ToScalar();
         RegisterComponents();
     }
 
@@ -21,7 +23,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var xf = x.to(Precision.AtLeastFloat32(x.dtype));
-        var normed = (xf * rsqrt(xf.pow(2).mean([-1], keepdim: true) + eps)).to(x.dtype);
+        var normed = (xf * rsqrt(xf.square().mean([-1], keepdim: true).Plus(epsScalar))).to(x.dtype);
         return (normed * weight).MoveToOuterDisposeScope();
     }
 }

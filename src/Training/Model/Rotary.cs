@@ -75,14 +75,14 @@ public sealed class Rotary(int headDim, double theta, RopeScaling? scaling, Rope
             var pairs = xf.view(b, t, h, d / 2, 2);
             var a = pairs.select(-1, 0);
             var bb = pairs.select(-1, 1);
-            rotated = stack([a * c - bb * s, a * s + bb * c], -1).view(b, t, h, d);
+            rotated = stack([(a * c).Minus(bb * s), (a * s).Plus(bb * c)], -1).view(b, t, h, d);
         }
         else
         {
             // q·cos + rotate_half(q)·sin with rotate_half(q) = [−q2, q1] on halves (i, i + d/2).
             var q1 = xf.narrow(-1, 0, d / 2);
             var q2 = xf.narrow(-1, d / 2, d / 2);
-            rotated = cat([q1 * c - q2 * s, q2 * c + q1 * s], -1);
+            rotated = cat([(q1 * c).Minus(q2 * s), (q2 * c).Plus(q1 * s)], -1);
         }
         return rotated.to(x.dtype);
     }

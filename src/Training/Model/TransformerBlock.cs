@@ -28,7 +28,7 @@ public sealed class TransformerBlock : nn.Module
     public Tensor forward(Tensor x, Rotary rotary, Tensor cos, Tensor sin, LayerPrompt? prompt)
     {
         using var scope = NewDisposeScope();
-        var h = x + attention.forward(attention_norm.forward(x), rotary, cos, sin, prompt);
-        return (h + feed_forward.forward(ffn_norm.forward(h))).MoveToOuterDisposeScope();
+        var h = x.Plus(attention.forward(attention_norm.forward(x), rotary, cos, sin, prompt));
+        return h.Plus(feed_forward.forward(ffn_norm.forward(h))).MoveToOuterDisposeScope();
     }
 }

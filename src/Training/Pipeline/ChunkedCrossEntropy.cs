@@ -1,3 +1,4 @@
+using LlamaAdapter.Training.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -58,7 +59,7 @@ public static class ChunkedCrossEntropy
                 var leaf = hc.detach().requires_grad_(true);
                 var loss = ChunkLoss(head(leaf), tc) / count;                       // this chunk's share of the mean
                 var g = autograd.grad([loss], [leaf])[0];                          // [len, dim] in the model dtype
-                sum.add_(loss.detach());
+                sum.PlusInPlace(loss.detach());
                 grads!.Add(g.MoveToOuterDisposeScope());
             }
         }
@@ -66,7 +67,7 @@ public static class ChunkedCrossEntropy
 
         var gAll = cat(grads!, 0);                                                  // [N, dim]
         var surrogate = (h * gAll).sum(type: ScalarType.Float32);
-        return (sum + (surrogate - surrogate.detach())).MoveToOuterDisposeScope();
+        return sum.Plus(surrogate.Minus(surrogate.detach())).MoveToOuterDisposeScope();
     }
 
     /// <summary>Summed float32 cross-entropy of one chunk: logits [n, V] in any dtype, targets [n].</summary>
