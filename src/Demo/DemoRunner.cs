@@ -222,7 +222,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         string Generate(string prompt) => generator.Generate(prompt, options, null, ct).Text;
         var answers = HeldOutScorer.Score(items, tokenizer, Generate, new GgmlLogLikelihoodModel(session),
                                           EvalProgress(method, items.Count), ct);
-        return Row(method, trainable, seconds, val, $"ggml Q8_0{(adapter is null ? "" : " + adapter GGUF")}{(lora is null ? "" : " + LoRA GGUF")}", answers);
+        return Row(method, trainable, seconds, val, $"ggml, Q8_0{(adapter is null ? "" : " + adapter")}{(lora is null ? "" : " + LoRA")}", answers);
     }
 
     private DemoRow EvaluateTorch(DemoMethod method, long trainable, double seconds, double? val, LlamaModel model,
@@ -232,7 +232,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         var settings = new GenerationSettings(Temperature: 0, MaxNewTokens: MaxAnswerTokens);
         string Generate(string prompt) => tokenizer.Decode(generator.Generate(tokenizer.Encode(prompt, addBos: true, addEos: false), settings, ct).ToArray());
         var answers = HeldOutScorer.Score(items, tokenizer, Generate, new TorchLogLikelihoodModel(model), EvalProgress(method, items.Count), ct);
-        return Row(method, trainable, seconds, val, "TorchSharp f32", answers);
+        return Row(method, trainable, seconds, val, "TorchSharp, f32", answers);
     }
 
     private static DemoRow Row(DemoMethod method, long trainable, double seconds, double? val, string engine, List<DemoAnswer> answers) =>

@@ -22,6 +22,9 @@ public sealed record DemoSettings
     public double AdapterWarmupEpochs { get; init; } = 1;
     public int BatchSize { get; init; } = 16;
     public int PromptLength { get; init; } = 10;
+    // Every layer: the paper's K=30 of LLaMA-7B's 32 leaves out only the first two, and in a 4-layer model the new
+    // instruction's token must be read differently from the first layer on (with K=3 the prompts' validation loss
+    // stayed near 2.0; with K=4 it reaches 0.4-0.8).
     public int AdapterLayers { get; init; } = 4;
     public double PromptPeakLr { get; init; } = 5e-2;
     public double LoraPeakLr { get; init; } = 5e-3;

@@ -28,7 +28,7 @@ public sealed class DemoVocabularyTests
     [Fact]
     public void AnAlpacaExampleIsShort()
     {
-        var e = new AlpacaExample("Write the word backwards in capital letters.", "abcdef", "FEDCBA");
+        var e = new AlpacaExample(SyntheticTasks.HeldApart[0].Instructions[0], "abcdef", "fedcba");
         var ids = Tok.Encode(AlpacaPrompt.Format(e) + e.Output, addBos: true, addEos: true);
         // BOS, header, "### Instruction:", instruction, "### Input:", 6 letters, "### Response:", 6 letters, EOS
         Assert.Equal(1 + 1 + 1 + 1 + 1 + 6 + 1 + 6 + 1, ids.Length);
