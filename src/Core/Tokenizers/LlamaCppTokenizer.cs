@@ -18,9 +18,6 @@ namespace LlamaAdapter.Core.Tokenizers;
 public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
 {
     private static readonly Lock Gate = new();
-    private static bool _initialized;
-    private static readonly List<string> LoadErrors = []; // what libllama logs as errors during a load, for the exception
-    private static GgmlLogLevel _lastLevel = GgmlLogLevel.Info;
 
     private readonly LlamaModelHandle _model;
     private readonly IntPtr _vocab;
@@ -53,28 +50,16 @@ public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
     {
         string path = System.IO.Path.GetFullPath(ggufPath);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: GGUF file not found", path);
-        GgmlLibrary.LoadBackends(); // libllama refuses to load anything while no backend is registered
+        LlamaLog.EnsureInitialized();
         lock (Gate)
         {
-            if (!_initialized)
-            {
-                // llama_log_set also sets ggml's logger: give ggml's back to GgmlLog, keep libllama's here
-                LlamaApi.llama_log_set(&OnLog, IntPtr.Zero);
-                GgmlLog.Install();
-                LlamaApi.llama_backend_init();
-                _initialized = true;
-            }
             var p = LlamaApi.DefaultModelParams();
             p.VocabOnly = 1;
             p.NGpuLayers = 0;
-            lock (LoadErrors) LoadErrors.Clear();
+            LlamaLog.BeginCapture();
             IntPtr model = LlamaApi.llama_model_load_from_file(path, p);
             if (model == IntPtr.Zero)
-            {
-                string reason;
-                lock (LoadErrors) reason = LoadErrors.Count > 0 ? string.Join("; ", LoadErrors) : "no reason logged";
-                throw new BadInputException($"{path}: libllama could not load the vocabulary: {reason}");
-            }
+                throw new BadInputException($"{path}: libllama could not load the vocabulary: {LlamaLog.CapturedErrors()}");
             return new LlamaCppTokenizer(path, new LlamaModelHandle(model));
         }
     }
@@ -150,24 +135,5 @@ public sealed unsafe class LlamaCppTokenizer : ITokenizer, IDisposable
     {
         ObjectDisposedException.ThrowIf(_model.IsClosed, this);
         return (uint)id < (uint)VocabSize ? id : throw new ArgumentOutOfRangeException(nameof(id), id, $"token id out of range 0..{VocabSize - 1}");
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnLog(GgmlLogLevel level, byte* text, IntPtr userData)
-    {
-        try
-        {
-            if (level != GgmlLogLevel.Cont) _lastLevel = level; // CONT continues the previous message at its level
-            string s = (Marshal.PtrToStringUTF8((IntPtr)text) ?? "").TrimEnd('\n');
-            if (s.Length == 0) return;
-            if (_lastLevel == GgmlLogLevel.Error) lock (LoadErrors) LoadErrors.Add(s.Trim());
-            // the same sink as ggml's log: its default drops the loading chatter (Info) and shows warnings and errors
-            foreach (var line in s.Split('\n'))
-                if (line.Length > 0) GgmlLog.Sink(_lastLevel, "llama: " + line);
-        }
-        catch
-        {
-            // an exception must never unwind into native code
-        }
     }
 }

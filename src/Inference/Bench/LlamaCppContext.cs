@@ -12,9 +12,6 @@ namespace LlamaAdapter.Inference.Bench;
 public sealed unsafe class LlamaCppContext : IDisposable
 {
     private static readonly Lock Gate = new();
-    private static bool _initialized;
-    private static readonly List<string> Errors = [];
-    private static GgmlLogLevel _lastLevel = GgmlLogLevel.Info;
 
     private readonly LlamaModelHandle _model;
     private readonly LlamaContextHandle _context;
@@ -44,22 +41,14 @@ public sealed unsafe class LlamaCppContext : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         string full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new BadInputException($"{full}: GGUF file not found");
-        GgmlLibrary.LoadBackends(); // libllama loads nothing while no backend is registered
+        LlamaLog.EnsureInitialized();
         lock (Gate)
         {
-            if (!_initialized)
-            {
-                // llama_log_set also takes over ggml's log: hand that back to GgmlLog
-                LlamaApi.llama_log_set(&OnLog, IntPtr.Zero);
-                GgmlLog.Install();
-                LlamaApi.llama_backend_init();
-                _initialized = true;
-            }
-            lock (Errors) Errors.Clear();
+            LlamaLog.BeginCapture();
             var mp = LlamaApi.DefaultModelParams();
             mp.NGpuLayers = 0;
             IntPtr model = LlamaApi.llama_model_load_from_file(full, mp);
-            if (model == IntPtr.Zero) throw new BadInputException($"{full}: libllama could not load the model: {LastErrors()}");
+            if (model == IntPtr.Zero) throw new BadInputException($"{full}: libllama could not load the model: {LlamaLog.CapturedErrors()}");
             var modelHandle = new LlamaModelHandle(model);
             try
             {
@@ -70,7 +59,7 @@ public sealed unsafe class LlamaCppContext : IDisposable
                 cp.TypeK = cp.TypeV = cacheType;
                 cp.FlashAttnType = flashAttention ? 1 : 0;
                 IntPtr ctx = LlamaApi.llama_init_from_model(model, cp);
-                if (ctx == IntPtr.Zero) throw new BadInputException($"{full}: libllama could not create a context of {size} positions: {LastErrors()}");
+                if (ctx == IntPtr.Zero) throw new BadInputException($"{full}: libllama could not create a context of {size} positions: {LlamaLog.CapturedErrors()}");
                 var ctxHandle = new LlamaContextHandle(ctx);
                 LlamaApi.llama_set_n_threads(ctx, threads, threads);
                 if (LlamaApi.llama_n_threads(ctx) != threads || LlamaApi.llama_n_threads_batch(ctx) != threads)
@@ -100,8 +89,9 @@ public sealed unsafe class LlamaCppContext : IDisposable
             throw new ArgumentException($"{tokens.Length} tokens at position {Position} overflow the context of {ContextSize}", nameof(tokens));
         IntPtr ctx = _context.DangerousGetHandle();
         int rc;
+        LlamaLog.BeginCapture();
         fixed (int* p = tokens) rc = LlamaApi.llama_decode(ctx, LlamaApi.llama_batch_get_one(p, tokens.Length));
-        if (rc != 0) throw new GgmlException($"llama_decode returned {rc} for {tokens.Length} tokens at position {Position}: {LastErrors()}");
+        if (rc != 0) throw new GgmlException($"llama_decode returned {rc} for {tokens.Length} tokens at position {Position}: {LlamaLog.CapturedErrors()}");
         LlamaApi.llama_synchronize(ctx);
         Position += tokens.Length;
     }
@@ -118,28 +108,5 @@ public sealed unsafe class LlamaCppContext : IDisposable
     {
         _context.Dispose();
         _model.Dispose();
-    }
-
-    private static string LastErrors()
-    {
-        lock (Errors) return Errors.Count > 0 ? string.Join("; ", Errors) : "no reason logged";
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnLog(GgmlLogLevel level, byte* text, IntPtr userData)
-    {
-        try
-        {
-            if (level != GgmlLogLevel.Cont) _lastLevel = level; // CONT continues the previous message at its level
-            string s = (Marshal.PtrToStringUTF8((IntPtr)text) ?? "").TrimEnd('\n');
-            if (s.Length == 0) return;
-            if (_lastLevel == GgmlLogLevel.Error) lock (Errors) Errors.Add(s.Trim());
-            foreach (var line in s.Split('\n'))
-                if (line.Length > 0) GgmlLog.Sink(_lastLevel, "llama: " + line);
-        }
-        catch
-        {
-            // an exception must never unwind into native code
-        }
     }
 }

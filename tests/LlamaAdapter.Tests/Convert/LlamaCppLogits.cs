@@ -14,10 +14,9 @@ internal static unsafe class LlamaCppLogits
 
     public static float[][] Decode(string gguf, int[] ids, int threads = 2, string? lora = null, float loraScale = 1f)
     {
-        GgmlLibrary.LoadBackends();
+        LlamaLog.EnsureInitialized();
         lock (Gate)
         {
-            LlamaApi.llama_backend_init();
             var mp = LlamaApi.DefaultModelParams();
             mp.NGpuLayers = 0;
             IntPtr model = LlamaApi.llama_model_load_from_file(gguf, mp);
