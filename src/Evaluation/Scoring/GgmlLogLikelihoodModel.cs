@@ -48,18 +48,8 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
         var order = Enumerable.Range(0, requests.Count).ToArray();
         Array.Sort(order, (a, b) => Compare(inputs[a], inputs[b]));
 
-        var results = new LogLikelihood[requests.Count];
-        if (BatchTokens == 0)
-        {
-            foreach (int i in order)
-            {
-                ct.ThrowIfCancellationRequested();
-                results[i] = ScoreOne(inputs[i], requests[i].Continuation);
-            }
-            return results;
-        }
-
-        // In sorted order a prefix comes right before the inputs that extend it: one sequence serves the whole run.
+        // In sorted order a prefix comes right before the inputs that extend it: one sequence serves the whole run
+        // (a question whose choices are single tokens has one input for all its choices).
         var groups = new List<(int[] Sequence, List<int> Members)>();
         foreach (int i in order)
         {
@@ -69,6 +59,18 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
                 groups[^1] = (inputs[i], groups[^1].Members);
             }
             else groups.Add((inputs[i], [i]));
+        }
+        int First(int i) => inputs[i].Length - requests[i].Continuation.Length;   // the input row that predicts continuation[0]
+
+        var results = new LogLikelihood[requests.Count];
+        if (BatchTokens == 0)
+        {
+            foreach (var group in groups)
+            {
+                ct.ThrowIfCancellationRequested();
+                ScoreGroup(group.Sequence, group.Members, First, requests, results);
+            }
+            return results;
         }
 
         int budget = BatchTokens;
@@ -82,7 +84,7 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
             _cached = [];   // the session is left reset
             for (int g = 0; g < pending.Count; g++)
                 foreach (int i in pending[g].Members)
-                    results[i] = Reduce(logits[g], inputs[i].Length - requests[i].Continuation.Length, requests[i].Continuation);
+                    results[i] = Reduce(logits[g], First(i), requests[i].Continuation);
             pending.Clear();
             pendingTokens = 0;
         }
@@ -90,11 +92,8 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
         {
             if (group.Sequence.Length > budget)
             {
-                foreach (int i in group.Members)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    results[i] = ScoreOne(inputs[i], requests[i].Continuation);
-                }
+                ct.ThrowIfCancellationRequested();
+                ScoreGroup(group.Sequence, group.Members, First, requests, results);
                 continue;
             }
             if (pendingTokens + group.Sequence.Length > budget) Flush();
@@ -105,15 +104,27 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
         return results;
     }
 
-    private LogLikelihood ScoreOne(int[] input, int[] continuation)
+    /// <summary>
+    /// One sequence on the session's KV cache: the prefix shared with the previous sequence is kept, the rest of the
+    /// context runs without logits (the output projection over the vocabulary is the costliest matrix of a small
+    /// model), and only the rows that predict continuation tokens get logits.
+    /// </summary>
+    private void ScoreGroup(int[] sequence, List<int> members, Func<int, int> first, IReadOnlyList<LogLikelihoodRequest> requests, LogLikelihood[] results)
     {
-        int first = input.Length - continuation.Length;  // the input row that predicts continuation[0]
-        // Reuse the cached prefix, but recompute at least from the first row whose logits we need.
-        int keep = Math.Min(Math.Min(CommonPrefix(_cached, input), first), session.Position);
+        int from = members.Min(first);
+        int keep = Math.Min(Math.Min(CommonPrefix(_cached, sequence), from), session.Position);
         session.Rewind(keep);
-        var logits = session.Evaluate(input.AsSpan(keep), allLogits: true);   // [input.Length - keep, vocab]
-        _cached = input;
-        return Reduce(logits, first - keep, continuation);
+        _cached = [];   // until the evaluation below completes
+        float[] logits;
+        if (from == sequence.Length - 1)
+            logits = session.Evaluate(sequence.AsSpan(keep), allLogits: false);       // [1, vocab]: the last row
+        else
+        {
+            if (from > keep) session.Evaluate(sequence.AsSpan(keep, from - keep));
+            logits = session.Evaluate(sequence.AsSpan(from), allLogits: true);        // [sequence.Length - from, vocab]
+        }
+        _cached = sequence;
+        foreach (int i in members) results[i] = Reduce(logits, first(i) - from, requests[i].Continuation);
     }
 
     /// <summary>Sum of log p(continuation[k]) over rows first+k of <paramref name="logits"/> ([rows, vocab]), and whether each was the argmax.</summary>
