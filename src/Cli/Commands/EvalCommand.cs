@@ -34,7 +34,7 @@ public sealed class EvalCommand
         [Option(Description = "Few-shot sampling seed (the harness's fewshot_random_seed)")] ulong seed = 1234,
         [Option(Description = "Skip malformed records (counted) instead of stopping")] bool skipBad = false,
         [Option(Description = "Requests per forward batch (torch backend)")] int batchSize = 16,
-        [Option("batch-tokens", Description = "ggml backend: tokens per batched graph (several requests scored together, capped by the context); 0 = one request per graph with the shared context kept in the KV cache")] int batchTokens = GgmlLogLikelihoodModel.DefaultBatchTokens,
+        [Option("batch-tokens", Description = "ggml backend: tokens per batched graph (several questions scored in one graph, capped by the context). Default 0: one question per graph, its shared context kept in the KV cache, which is faster on CPU")] int batchTokens = GgmlLogLikelihoodModel.DefaultBatchTokens,
         [Option(Description = "Print the results as JSON instead of a table")] bool json = false,
         [Option(Description = "Write the full report (results and per-document log-likelihoods) to this JSON file")] string? @out = null,
         [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
