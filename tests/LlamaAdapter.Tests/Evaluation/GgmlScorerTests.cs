@@ -109,19 +109,21 @@ public class GgmlScorerTests(ITestOutputHelper output)
         var batched = batchedModel.Score(requests);
         var again = batchedModel.Score(requests);                           // the session is reusable after batches
 
-        double vsSequential = 0, vsTorch = 0;
+        double vsSequential = 0, vsTorch = 0, sequentialVsTorch = 0;
         for (int i = 0; i < requests.Count; i++)
         {
             vsSequential = Math.Max(vsSequential, Math.Abs(sequential[i].LogProb - batched[i].LogProb));
             vsTorch = Math.Max(vsTorch, Math.Abs(expected[i].LogProb - batched[i].LogProb));
+            sequentialVsTorch = Math.Max(sequentialVsTorch, Math.Abs(expected[i].LogProb - sequential[i].LogProb));
             Assert.Equal(sequential[i].IsGreedy, batched[i].IsGreedy);
             Assert.Equal(expected[i].IsGreedy, batched[i].IsGreedy);
             Assert.Equal(batched[i].LogProb, again[i].LogProb, 1e-9);
         }
         output.WriteLine($"{kind?.ToString() ?? "no adapter"}, {batchTokens} tokens: max |batched − sequential| = {vsSequential:E3}, " +
-                         $"|batched − torch| = {vsTorch:E3} over {requests.Count} requests");
+                         $"|batched − torch| = {vsTorch:E3}, |sequential − torch| = {sequentialVsTorch:E3} over {requests.Count} requests");
         Assert.True(vsSequential <= 1e-4, $"vs sequential {vsSequential:E3} > 1e-4");
         Assert.True(vsTorch <= 1e-4, $"vs torch {vsTorch:E3} > 1e-4");
+        Assert.True(sequentialVsTorch <= 1e-4, $"sequential vs torch {sequentialVsTorch:E3} > 1e-4");
         Assert.True(expected.Select(e => e.LogProb).Distinct().Count() > requests.Count / 2, "the requests should score differently");
     }
 }
