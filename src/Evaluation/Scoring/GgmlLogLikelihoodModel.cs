@@ -52,6 +52,9 @@ public sealed class GgmlLogLikelihoodModel(LlamaSession session, int batchTokens
         }
         var order = Enumerable.Range(0, requests.Count).ToArray();
         Array.Sort(order, (a, b) => Compare(inputs[a], inputs[b]));
+        // The session may have run other tokens since the last call (the demo generates on it between scorings):
+        // its cache is trusted only within this call.
+        _cached = [];
 
         // In sorted order a prefix comes right before the inputs that extend it: one sequence serves the whole run
         // (a question whose choices are single tokens has one input for all its choices).

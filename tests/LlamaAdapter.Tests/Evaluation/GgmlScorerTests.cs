@@ -126,4 +126,30 @@ public class GgmlScorerTests(ITestOutputHelper output)
         Assert.True(sequentialVsTorch <= 1e-4, $"sequential vs torch {sequentialVsTorch:E3} > 1e-4");
         Assert.True(expected.Select(e => e.LogProb).Distinct().Count() > requests.Count / 2, "the requests should score differently");
     }
+
+    /// <summary>
+    /// A session shared with a generator: tokens evaluated between two Score calls overwrite the cache, so the second
+    /// call must not reuse the prefix it cached in the first (the demo scores and generates on one session).
+    /// </summary>
+    [Fact]
+    public void Score_AfterOtherUseOfTheSession_DoesNotReuseAStaleCache()
+    {
+        using var dir = new TempDir();
+        var config = TinyLlamaFactory.DefaultConfig() with { ContextLength = 48 };
+        string path = dir.Combine("tiny.gguf");
+        TinyLlamaFactory.WriteGguf(TinyLlamaFactory.Create(config, seed: 2), path);
+        using var model = GgmlLlamaModel.Load(path);
+        LogLikelihoodRequest[] requests = [new([1, 20, 21, 22, 23, 24], [30, 31])];
+
+        using var fresh = new LlamaSession(model, cacheType: GgmlType.F32);
+        double expected = new GgmlLogLikelihoodModel(fresh).Score(requests)[0].LogProb;
+
+        using var shared = new LlamaSession(model, cacheType: GgmlType.F32);
+        var scorer = new GgmlLogLikelihoodModel(shared);
+        scorer.Score(requests);
+        shared.Reset();
+        shared.Evaluate([1, 20, 50, 51, 52, 53, 54, 55]);        // same first two tokens, then others: the cache now differs
+        double again = scorer.Score(requests)[0].LogProb;
+        Assert.Equal(expected, again, 1e-6);
+    }
 }
