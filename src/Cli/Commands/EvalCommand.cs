@@ -33,7 +33,8 @@ public sealed class EvalCommand
         [Option(Description = "Few-shot examples per document (default: each task's harness default, 0)")] int? shots = null,
         [Option(Description = "Few-shot sampling seed (the harness's fewshot_random_seed)")] ulong seed = 1234,
         [Option(Description = "Skip malformed records (counted) instead of stopping")] bool skipBad = false,
-        [Option(Description = "Requests per forward batch")] int batchSize = 16,
+        [Option(Description = "Requests per forward batch (torch backend)")] int batchSize = 16,
+        [Option("batch-tokens", Description = "ggml backend: tokens per batched graph (several questions scored in one graph, capped by the context). Default 0: one question per graph, its shared context kept in the KV cache, which is faster on CPU")] int batchTokens = GgmlLogLikelihoodModel.DefaultBatchTokens,
         [Option(Description = "Print the results as JSON instead of a table")] bool json = false,
         [Option(Description = "Write the full report (results and per-document log-likelihoods) to this JSON file")] string? @out = null,
         [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
@@ -53,6 +54,7 @@ public sealed class EvalCommand
         var names = TaskCatalog.Parse(tasks);
         var dev = ParseDevice(device);
         if (batchSize <= 0) throw new UserException($"--batch-size: expected a positive number, got {batchSize}");
+        if (batchTokens < 0) throw new UserException($"--batch-tokens: expected 0 (sequential) or a positive number of tokens, got {batchTokens}");
         if (!Directory.Exists(dataDir)) throw new UserException($"--data-dir: folder '{dataDir}' not found");
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -79,7 +81,7 @@ public sealed class EvalCommand
             tok = TokenizerLoader.ForModel(model, tokenizer);
             if (tok.VocabSize > gm.Config.VocabSize)
                 throw new UserException($"--tokenizer: its vocabulary has {tok.VocabSize} pieces, the model {gm.Config.VocabSize}: expected the model's own tokenizer");
-            scorer = new GgmlLogLikelihoodModel(session);
+            scorer = new GgmlLogLikelihoodModel(session, batchTokens);
             modelPath = string.Join(" + ", new[] { gm.Path, adapter, lora }.Where(p => p is not null));
         }
         else
