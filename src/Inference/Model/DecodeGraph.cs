@@ -6,8 +6,8 @@ namespace LlamaAdapter.Inference.Model;
 
 /// <summary>
 /// The single-token step of a <see cref="LlamaSession"/>, built once per <see cref="Padding"/> attended positions and
-/// reused in between: a step only sets its inputs (token, position, cache slot, mask) and computes. Rebuilding and
-/// re-placing the graph every token cost about as much as a small model's whole step on one thread. The attended
+/// reused in between: a step only sets its inputs (token, position, cache slot, mask) and computes, where it used to
+/// build the graph (tens of nodes per layer) and re-place it with the graph allocator every token. The attended
 /// length is the position rounded up to a multiple of <see cref="Padding"/> (llama.cpp's KV padding); the mask sets
 /// the unused tail to -inf, so its softmax weights are exactly 0 and the step equals the unpadded one.
 /// </summary>
