@@ -18,7 +18,25 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
 
     private readonly LlamaConfig _c = model.Config;
 
-    public (IntPtr Tokens, IntPtr Positions, List<(IntPtr Mask, int Prefix)> Masks, IntPtr Logits) Build(int n, int p0, bool allLogits)
+    public (IntPtr Tokens, IntPtr Positions, List<(IntPtr Mask, int Prefix)> Masks, IntPtr Logits) Build(int n, int p0, bool allLogits) =>
+        Build(n, p0, p0 + n, allLogits, null);
+
+    /// <summary>
+    /// One token attending to cache slots [0, <paramref name="nKv"/>) whatever its position: the slot it writes
+    /// (KeySlot: its position; ValueSlots: position + d·size for each of the kvDim rows of the transposed V cache)
+    /// and the mask hiding the slots after it are inputs, so the graph is built once and reused while the position
+    /// stays below nKv (as llama.cpp pads the attended length to 256 and writes the cache with ggml_set_rows).
+    /// </summary>
+    public DecodeGraphInputs BuildDecode(int nKv)
+    {
+        IntPtr keySlot = Input(ggml_new_tensor_1d(ctx, GgmlType.I64, 1), "k_idxs");
+        IntPtr valueSlots = Input(ggml_new_tensor_1d(ctx, GgmlType.I64, _c.KvDim), "v_idxs");
+        var (tokens, positions, masks, logits) = Build(1, -1, nKv, allLogits: false, (keySlot, valueSlots));
+        return new DecodeGraphInputs(tokens, positions, masks, logits, keySlot, valueSlots);
+    }
+
+    /// <param name="slots">null: the batch goes to slots [p0, p0+n), baked into the graph; else the inputs naming them (n = 1).</param>
+    private (IntPtr, IntPtr, List<(IntPtr, int)>, IntPtr) Build(int n, int p0, int nKv, bool allLogits, (IntPtr Key, IntPtr Values)? slots)
     {
         int dim = _c.Dim, hd = _c.HeadDim, h = _c.NHeads, hkv = _c.NKvHeads;
         float eps = (float)_c.NormEps;
@@ -32,13 +50,13 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
         IntPtr causalMask = IntPtr.Zero;
         if (Enumerable.Range(0, _c.NLayers).Any(l => !PrefixAt(l)))
         {
-            causalMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, p0 + n, n), "kq_mask");
+            causalMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, nKv, n), "kq_mask");
             masks.Add((causalMask, 0));
         }
         IntPtr prefixMask = IntPtr.Zero;
         if (adapter is { Kind: PromptAdapterKind.Prefix })
         {
-            prefixMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, adapter.PromptLength + p0 + n, n), "kq_mask_prefix");
+            prefixMask = Input(ggml_new_tensor_2d(ctx, GgmlType.F32, adapter.PromptLength + nKv, n), "kq_mask_prefix");
             masks.Add((prefixMask, adapter.PromptLength));
         }
 
@@ -52,8 +70,9 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
             IntPtr v = Mm(w.Wv, a, l, LoraTarget.AttnV);                                        // [kvDim, n]
             q = Rope(q, positions);
             k = Rope(k, positions);
-            StoreKv(l, k, v, n, p0);
-            IntPtr o = Attention(l, q, n, p0, PrefixAt(l) ? prefixMask : causalMask);          // [hd, n, H]
+            if (slots is { } s) StoreKv(l, k, v, s.Key, s.Values);
+            else StoreKv(l, k, v, n, p0);
+            IntPtr o = Attention(l, q, n, nKv, PrefixAt(l) ? prefixMask : causalMask);          // [hd, n, H]
             o = ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3));                         // [hd, H, n]
             x = ggml_add(ctx, x, Mm(w.Wo, ggml_reshape_2d(ctx, o, dim, n), l, LoraTarget.AttnOut));
             if (l == _c.NLayers - 1 && !allLogits && n > 1)
@@ -113,14 +132,24 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
         ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_transpose(ctx, v), vSlots));
     }
 
+    /// <summary>Writes one token's K [hd, Hkv, 1] into the K cache row <paramref name="keySlot"/> and V [kvDim, 1] into the transposed V cache's elements <paramref name="valueSlots"/>.</summary>
+    private void StoreKv(int layer, IntPtr k, IntPtr v, IntPtr keySlot, IntPtr valueSlots)
+    {
+        int kvDim = _c.KvDim;
+        ggml_build_forward_expand(graph, ggml_set_rows(ctx, cache.Keys[layer], ggml_reshape_2d(ctx, k, kvDim, 1), keySlot));
+        // V ne [size, kvDim] seen as size·kvDim rows of one element: element d of the token goes to d·size + position.
+        IntPtr flat = ggml_reshape_2d(ctx, cache.Values[layer], 1, (long)cache.Size * kvDim);
+        ggml_build_forward_expand(graph, ggml_set_rows(ctx, flat, ggml_reshape_2d(ctx, v, 1, kvDim), valueSlots));
+    }
+
     /// <summary>
-    /// softmax(q·Kᵀ/√d + mask)·V over cache slots [0, p0+n), GQA by mul_mat's broadcast (query head i reads kv head
+    /// softmax(q·Kᵀ/√d + mask)·V over cache slots [0, nKv), GQA by mul_mat's broadcast (query head i reads kv head
     /// i / (H/Hkv)), plus the adapter's prompt term on adapted layers. q [hd, H, n] → [hd, n, H].
     /// </summary>
-    private IntPtr Attention(int layer, IntPtr q, int n, int p0, IntPtr mask)
+    private IntPtr Attention(int layer, IntPtr q, int n, int nKv, IntPtr mask)
     {
         GgmlType t = cache.Type;
-        int hd = _c.HeadDim, hkv = _c.NKvHeads, nKv = p0 + n;
+        int hd = _c.HeadDim, hkv = _c.NKvHeads;
         float scale = 1f / MathF.Sqrt(hd);
         IntPtr qh = ggml_permute(ctx, q, 0, 2, 1, 3);                                    // [hd, n, H]
         IntPtr keys = ggml_view_3d(ctx, cache.Keys[layer], hd, nKv, hkv,
@@ -155,3 +184,7 @@ internal sealed class LlamaGraphBuilder(IntPtr ctx, IntPtr graph, GgmlLlamaModel
         return ggml_add(ctx, causal, ggml_mul(ctx, prompt, adapter.Gates[k]));          // gate [1, 1, G] broadcasts over heads
     }
 }
+
+/// <summary>The inputs of a decode graph from <see cref="LlamaGraphBuilder.BuildDecode"/>.</summary>
+internal sealed record DecodeGraphInputs(IntPtr Tokens, IntPtr Positions, List<(IntPtr Mask, int Prefix)> Masks, IntPtr Logits,
+                                         IntPtr KeySlot, IntPtr ValueSlots);

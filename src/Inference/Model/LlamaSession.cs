@@ -19,12 +19,15 @@ public sealed class LlamaSession : IDisposable
     private readonly KvCache _cache;
     private readonly GgmlGraphAllocator _allocator;
     private readonly GraphContext _graphs = new();
+    private readonly DecodeGraph _decode;
 
     public int Position { get; private set; }
     public int ContextSize => _cache.Size;
     public LlamaConfig Config => _model.Config;
-    /// <summary>The compute buffer's size: reserved for the largest decode step, grown only by larger prompt batches.</summary>
-    internal long ComputeBufferBytes => _allocator.BufferSize;
+    /// <summary>The decode steps' compute buffer size: reserved once for the largest one.</summary>
+    internal long ComputeBufferBytes => _decode.BufferBytes;
+    /// <summary>Decode graphs built so far (one per 256 attended positions reached, not one per token).</summary>
+    internal int DecodeGraphBuilds => _decode.Builds;
 
     /// <param name="contextSize">positions the cache holds; default and maximum: the model's context length.</param>
     /// <param name="cacheType">F16 (as llama.cpp) or F32 (exact; for checks against float32 references).</param>
@@ -40,14 +43,7 @@ public sealed class LlamaSession : IDisposable
         (_model, _adapter, _lora) = (model, adapter, lora);
         _cache = new KvCache(model, size, cacheType);
         _allocator = GgmlGraphAllocator.ForBackend(model.Backend);
-        // The largest decode step (one token attending to the whole cache) sizes the compute buffer once, as
-        // llama.cpp reserves its worst case; larger prompt batches grow it when they come.
-        var (ctx, graph) = _graphs.Begin();
-        using (ctx)
-        {
-            _ = new LlamaGraphBuilder(ctx.Handle, graph, model, _cache, adapter).Build(1, size - 1, allLogits: false);
-            _allocator.Reserve(graph);
-        }
+        _decode = new DecodeGraph(model, _cache, adapter, lora);
     }
 
     /// <summary>Forgets the cached positions: the next batch starts at position 0.</summary>
@@ -97,6 +93,12 @@ public sealed class LlamaSession : IDisposable
                 $"(model context length {cfg.ContextLength}): shorten the prompt or the generation");
 
         int p0 = Position;
+        if (n == 1)
+        {
+            _decode.Run(tokens[0], p0, logits);
+            Position = p0 + 1;
+            return;
+        }
         var positions = new int[n];
         for (int i = 0; i < n; i++) positions[i] = p0 + i;
         Compute(tokens, positions, p0, prefix => CausalMask(n, p0, prefix), logits, allLogits);
@@ -206,6 +208,7 @@ public sealed class LlamaSession : IDisposable
 
     public void Dispose()
     {
+        _decode.Dispose();
         _allocator.Dispose();
         _graphs.Dispose();
         _cache.Dispose();
