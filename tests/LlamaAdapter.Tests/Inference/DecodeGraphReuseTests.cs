@@ -26,17 +26,9 @@ public sealed class DecodeGraphReuseTests(ITestOutputHelper output) : IDisposabl
     public void DecodingPastThePadding_EqualsOneBatch(AdapterKind? kind)
     {
         var tiny = new TinyLlama(TinyLlama.DefaultConfig() with { ContextLength = 512 }, seed: 3);
-        string modelPath = Path.Combine(_dir, "tiny.gguf"), adapterPath = Path.Combine(_dir, "adapter.gguf");
-        TinyGguf.WriteModel(tiny, modelPath);
-        if (kind is { } k)
-        {
-            using var reference = tiny.Build();
-            var adapter = reference.AttachNewAdapter(new AdapterConfig(k, PromptLength: 5, Layers: 2), new Generator(5));
-            AdapterReference.Perturb(adapter);
-            TinyGguf.WriteAdapter(tiny, adapter, adapterPath);
-        }
+        var (modelPath, adapterPath) = TinyGguf.WriteModelAndAdapter(tiny, _dir, kind);
         using var model = GgmlLlamaModel.Load(modelPath, threads: 1);
-        using var prompts = kind is null ? null : GgmlPromptAdapter.Load(adapterPath, model);
+        using var prompts = adapterPath is null ? null : GgmlPromptAdapter.Load(adapterPath, model);
         int vocab = tiny.Config.VocabSize;
         var rng = new Random(21);
         int[] tokens = [.. Enumerable.Range(0, 300).Select(_ => rng.Next(vocab))];

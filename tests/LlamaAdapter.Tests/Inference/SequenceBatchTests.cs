@@ -27,17 +27,9 @@ public sealed class SequenceBatchTests(ITestOutputHelper output) : IDisposable
     public void EachSequence_EqualsItsOwnEvaluation(AdapterKind? kind)
     {
         var tiny = new TinyLlama(TinyLlama.DefaultConfig());
-        string modelPath = Path.Combine(_dir, "tiny.gguf"), adapterPath = Path.Combine(_dir, "adapter.gguf");
-        TinyGguf.WriteModel(tiny, modelPath);
-        if (kind is { } k)
-        {
-            using var reference = tiny.Build();
-            var adapter = reference.AttachNewAdapter(new AdapterConfig(k, PromptLength: 5, Layers: 2), new Generator(5));
-            AdapterReference.Perturb(adapter);
-            TinyGguf.WriteAdapter(tiny, adapter, adapterPath);
-        }
+        var (modelPath, adapterPath) = TinyGguf.WriteModelAndAdapter(tiny, _dir, kind);
         using var model = GgmlLlamaModel.Load(modelPath, threads: 1);
-        using var prompts = kind is null ? null : GgmlPromptAdapter.Load(adapterPath, model);
+        using var prompts = adapterPath is null ? null : GgmlPromptAdapter.Load(adapterPath, model);
         int vocab = tiny.Config.VocabSize;
         var rng = new Random(9);
         int[][] seqs = [.. new[] { 7, 1, 12, 5 }.Select(len => Enumerable.Range(0, len).Select(_ => rng.Next(vocab)).ToArray())];

@@ -12,6 +12,22 @@ namespace LlamaAdapter.Tests.Inference;
 /// <summary>Writes test GGUFs: a <see cref="TinyLlama"/> as a llama.cpp model file, and an adapter file per docs/adapter-gguf.md.</summary>
 internal static class TinyGguf
 {
+    /// <summary>
+    /// tiny.gguf in <paramref name="dir"/>, and for a <paramref name="kind"/> an adapter.gguf beside it: L=5 prompts on
+    /// the last 2 layers, perturbed so the gated branch is not a no-op (zero gates would hide a broken graph).
+    /// </summary>
+    public static (string Model, string? Adapter) WriteModelAndAdapter(TinyLlama tiny, string dir, AdapterKind? kind)
+    {
+        string modelPath = Path.Combine(dir, "tiny.gguf"), adapterPath = Path.Combine(dir, "adapter.gguf");
+        WriteModel(tiny, modelPath);
+        if (kind is not { } k) return (modelPath, null);
+        using var reference = tiny.Build();
+        var adapter = reference.AttachNewAdapter(new AdapterConfig(k, PromptLength: 5, Layers: 2), new TorchSharp.torch.Generator(5));
+        AdapterReference.Perturb(adapter);
+        WriteAdapter(tiny, adapter, adapterPath);
+        return (modelPath, adapterPath);
+    }
+
     /// <summary>Matrices in <paramref name="matrixType"/> (F32, F16, Q8_0, ...), vectors F32, as llama.cpp writes them.</summary>
     public static void WriteModel(TinyLlama tiny, string path, GgmlType matrixType = GgmlType.F32,
         Func<string, long[], long[]>? shapeOverride = null, Func<string, GgmlType, GgmlType>? typeOverride = null,
