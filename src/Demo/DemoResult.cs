@@ -16,7 +16,7 @@ public sealed record DemoResult(
     string OutDir,
     string BaseModel,
     string BaseQuantized,
-    string LossPlot,
+    string? LossPlot,
     double PretrainSeconds,
     IReadOnlyList<DemoRow> Rows);
 

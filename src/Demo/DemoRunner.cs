@@ -117,9 +117,9 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
                 : await TuneAndEvaluateAsync(method, baseModel, baseQ8, adapterData, Path_(Name(method)), tokenizer, items, curves, ct));
         }
 
-        string plot = Path_("loss-curves.png");
-        if (curves.Count > 0)
-            LossCurvePlot.Save(curves, plot, "Held-apart synthetic tasks: training loss (lines), validation loss (circles)", smoothing: 0.6);
+        string? plot = curves.Count > 0 ? Path_("loss-curves.png") : null;   // nothing trained: no curves to draw
+        if (plot is not null)
+            LossCurvePlot.Save(curves, plot, "Held-apart tasks: training loss (lines), validation loss (circles)", smoothing: 0.6);
         var result = new DemoResult(outDir, baseModel, baseQ8, plot, pretrainSeconds, rows);
         AtomicFile.WriteAllText(Path_("results.json"), JsonSerializer.Serialize(result, JsonOptions));
         return result;

@@ -102,7 +102,8 @@ public sealed class DemoCommand
             foreach (var a in best.Answers.DistinctBy(a => a.Task))
                 AnsiConsole.MarkupLineInterpolated($"  {a.Instruction} [blue]{a.Input}[/] → [{(a.GenerationCorrect ? "green" : "red")}]{a.Generated.Trim()}[/] (expected {a.Expected})");
         }
-        AnsiConsole.MarkupLineInterpolated($"base model pretrained in {r.PretrainSeconds:0}s: {r.BaseModel} (and {Path.GetFileName(r.BaseQuantized)}); loss curves: {r.LossPlot}; everything: {Path.Combine(r.OutDir, "results.json")}");
+        string origin = r.PretrainSeconds > 0 ? $"pretrained in {r.PretrainSeconds:0}s" : "given";
+        AnsiConsole.MarkupLineInterpolated($"base model ({origin}): {r.BaseModel} (and {Path.GetFileName(r.BaseQuantized)}); loss curves: {r.LossPlot ?? "none (nothing trained)"}; everything: {Path.Combine(r.OutDir, "results.json")}");
     }
 
     private static int? Positive(int? v, string option) =>
