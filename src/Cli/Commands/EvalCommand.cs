@@ -1,3 +1,4 @@
+using LlamaAdapter.Core.Formats;
 using LlamaAdapter.Inference.Adapters;
 using LlamaAdapter.Inference.Model;
 using System.Globalization;
@@ -175,17 +176,7 @@ public sealed class EvalCommand
             samples = withSamples ? results : null,
         };
         var jsonOptions = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
-        if (@out is not null)
-        {
-            string full = Path.GetFullPath(@out);
-            string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-            try
-            {
-                File.WriteAllText(temp, System.Text.Json.JsonSerializer.Serialize(Report(true), jsonOptions));
-                File.Move(temp, full, overwrite: true);
-            }
-            finally { if (File.Exists(temp)) File.Delete(temp); }
-        }
+        if (@out is not null) AtomicFile.WriteAllText(@out, System.Text.Json.JsonSerializer.Serialize(Report(true), jsonOptions));
         if (json)
         {
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(Report(false), jsonOptions));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LlamaAdapter.Core.Formats;
 
 namespace LlamaAdapter.Evaluation.Reports;
 
@@ -18,22 +19,6 @@ public static class EvalReportJson
 
     public static EvalReport? Deserialize(string json) => JsonSerializer.Deserialize<EvalReport>(json, Options);
 
-    public static void Write(string path, EvalReport report)
-    {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                JsonSerializer.Serialize(f, report, Options);
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
+    public static void Write(string path, EvalReport report) =>
+        AtomicFile.Write(path, f => JsonSerializer.Serialize(f, report, Options));
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Formats;
 using LlamaAdapter.Training.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -41,21 +42,7 @@ public static class NextTokenLogits
     /// <summary>Writes the logits as vocab × float32 little-endian, atomically (temp file beside it, then renamed over).</summary>
     public static void WriteRaw(string path, float[] logits)
     {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("raw logits are written little-endian");
-                f.Write(MemoryMarshal.AsBytes(logits.AsSpan()));
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("raw logits are written little-endian");
+        AtomicFile.Write(path, f => f.Write(MemoryMarshal.AsBytes(logits.AsSpan())));
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlamaAdapter.Core.Formats;
 
 namespace LlamaAdapter.Training.Metrics;
 
@@ -25,9 +26,7 @@ public sealed class MetricsLog : IDisposable
         if (keepUpToStep is { } last && File.Exists(path))
         {
             var kept = Read(path, stopAtBadLine: true).Where(m => m.Step <= last).Select(m => JsonSerializer.Serialize(m, Options)).ToList();
-            string tmp = path + ".tmp";
-            File.WriteAllLines(tmp, kept);
-            File.Move(tmp, path, overwrite: true);
+            AtomicFile.WriteAllText(path, string.Concat(kept.Select(line => line + Environment.NewLine)));
         }
         var w = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         return new MetricsLog(path, w);
