@@ -116,7 +116,8 @@ public sealed class DemoCommand
     {
         var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (names.Length == 0) throw new UserException("--methods: expected at least one of frozen,linear,nonlinear,prefix,lora,bitfit");
-        return names.Select(n => Enum.GetValues<DemoMethod>().FirstOrDefault(m => DemoRunner.Name(m) == n.ToLowerInvariant(), (DemoMethod)(-1)) is var m && (int)m >= 0 ? m
+        var byName = Enum.GetValues<DemoMethod>().ToDictionary(DemoRunner.Name, StringComparer.OrdinalIgnoreCase);
+        return names.Select(n => byName.TryGetValue(n, out var m) ? m
             : throw new UserException($"--methods: unknown method '{n}'; expected frozen, linear, nonlinear, prefix, lora or bitfit")).Distinct().ToList();
     }
 

@@ -32,7 +32,7 @@ public static class GatedPromptAttention
     public static Tensor GatedTerm(Tensor q, Tensor promptKeys, Tensor promptValues, Tensor gate)
     {
         using var scale = (1 / Math.Sqrt(q.shape[3])).ToScalar();                   // alive through the native call (see TensorOps)
-        var scores = matmul(q, promptKeys.transpose(2, 3)).Times(scale);                  // [B, H, T, L]
+        var scores = matmul(q, promptKeys.transpose(2, 3)).mul(scale);                  // [B, H, T, L]
         var probs = scores.softmax(-1, Precision.AtLeastFloat32(q.dtype)).to(q.dtype);
         var gated = gate.view(1, -1, 1, 1) * probs;
         return matmul(gated, promptValues);                                           // [B, H, T, d]

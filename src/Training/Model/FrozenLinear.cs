@@ -71,7 +71,7 @@ public sealed class FrozenLinear : nn.Module<Tensor, Tensor>
             // whose state every checkpoint carries, so a resumed run draws the same masks.
             var xa = x.to(lora_a.dtype);
             if (loraDropout > 0) xa = nn.functional.dropout(xa, loraDropout, training);
-            var delta = nn.functional.linear(nn.functional.linear(xa, lora_a), lora_b!).Times(loraScaleScalar!); // [..., r] → [..., out]
+            var delta = nn.functional.linear(nn.functional.linear(xa, lora_a), lora_b!).mul(loraScaleScalar!); // [..., r] → [..., out]
             y = y.Plus(delta.to(y.dtype));
         }
         if (bias is not null) y = y.Plus(bias.to(y.dtype));

@@ -89,17 +89,12 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
         int first = Math.Min(promptFirst, FirstLayerWithTrainables());
 
         Tensor h;
-        if (tok_embeddings.Weight.requires_grad)                                     // full training (the demo's pretraining)
+        // Without autograd unless the embeddings themselves train (full training, the demo's pretraining).
+        using (tok_embeddings.Weight.requires_grad ? null : no_grad())
         {
             h = tok_embeddings.forward(ids.to(device));                              // [B, T, dim]
             for (int i = 0; i < first; i++) h = layers[i].forward(h, rotary, cos, sin, null);
         }
-        else
-            using (no_grad())
-            {
-                h = tok_embeddings.forward(ids.to(device));                          // [B, T, dim]
-                for (int i = 0; i < first; i++) h = layers[i].forward(h, rotary, cos, sin, null);
-            }
         // Prompts are produced once per forward, before the adapter layers (NL :372-384).
         var prompts = adapter?.LayerPrompts(Options.DType);
         for (int i = first; i < Config.NLayers; i++)

@@ -26,7 +26,4 @@ public static class TensorOps
 
     /// <summary>a + s, for a Scalar the caller keeps alive.</summary>
     public static Tensor Plus(this Tensor a, Scalar s) => a.add(s, One);
-
-    /// <summary>a · s, for a Scalar the caller keeps alive.</summary>
-    public static Tensor Times(this Tensor a, Scalar s) => a.mul(s);
 }
