@@ -240,7 +240,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
             answers.Count(a => a.ChoiceCorrect) / (double)answers.Count, engine, answers);
 
     private IProgress<int> EvalProgress(DemoMethod method, int total) =>
-        new Progress(done => Report($"answering held-out questions: {Name(method)}", done, total));
+        new InlineProgress<int>(done => Report($"answering held-out questions: {Name(method)}", done, total));
 
     private async Task<TrainingResult> TrainAsync(string stage, LlamaModel model, ITokenizer tokenizer, string data, string runDir,
                                                   TrainerOptions options, IReadOnlyDictionary<string, string> description,
@@ -251,7 +251,7 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         var (trainer, _) = await TrainRun.PrepareAsync(settings, model, tokenizer, description, gates, ct);
         using (trainer)
         {
-            var result = trainer.Run(runDir, new TrainingProgressTo(p => Report(stage, p.Step, p.TotalSteps, $"loss {p.Loss:0.000}")), ct);
+            var result = trainer.Run(runDir, new InlineProgress<TrainingProgress>(p => Report(stage, p.Step, p.TotalSteps, $"loss {p.Loss:0.000}")), ct);
             ct.ThrowIfCancellationRequested();
             return result;
         }
@@ -277,14 +277,4 @@ public sealed class DemoRunner(DemoSettings settings, string outDir, IProgress<D
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(examples.Select(e => new { instruction = e.Instruction, input = e.Input, output = e.Output }), JsonOptions));
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
-
-    private sealed class TrainingProgressTo(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
-
-    private sealed class Progress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
-    }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Cocona;
+using LlamaAdapter.Core;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Inference.Bench;
 using LlamaAdapter.Training;
@@ -64,7 +65,7 @@ public sealed class BenchCommands
         if (peakTflops is <= 0) throw new UserException($"--peak-tflops {peakTflops}: expected a positive number");
 
         // Nothing is written, so Ctrl-C may simply end the process.
-        var r = TrainStepBench.Run(options, new SyncProgress(m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]")));
+        var r = TrainStepBench.Run(options, new InlineProgress<string>(m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]")));
         Print(r, peakTflops);
         return 0;
     }
@@ -210,11 +211,6 @@ public sealed class BenchCommands
     }
 
     /// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; posts to the thread pool and may reorder lines).</summary>
-    private sealed class SyncProgress(Action<string> report) : IProgress<string>
-    {
-        public void Report(string value) => report(value);
-    }
-
     private static AdapterKind ParseKind(string kind) => kind.ToLowerInvariant() switch
     {
         "linear" => AdapterKind.Linear,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Cocona;
+using LlamaAdapter.Core;
 using LlamaAdapter.Demo;
 using Spectre.Console;
 
@@ -59,7 +60,8 @@ public sealed class DemoCommand
                     .StartAsync(async ctx =>
                     {
                         var tasks = new Dictionary<string, ProgressTask>();
-                        var progress = new SyncProgress(p =>
+                        // The runner reports from one logical flow (awaits resume in turn, never at once): no lock needed.
+                        var progress = new InlineProgress<DemoProgress>(p =>
                         {
                             if (!tasks.TryGetValue(p.Stage, out var t))
                             {
@@ -119,11 +121,5 @@ public sealed class DemoCommand
         var byName = Enum.GetValues<DemoMethod>().ToDictionary(DemoRunner.Name, StringComparer.OrdinalIgnoreCase);
         return names.Select(n => byName.TryGetValue(n, out var m) ? m
             : throw new UserException($"--methods: unknown method '{n}'; expected frozen, linear, nonlinear, prefix, lora or bitfit")).Distinct().ToList();
-    }
-
-    private sealed class SyncProgress(Action<DemoProgress> report) : IProgress<DemoProgress>
-    {
-        private readonly Lock _lock = new();
-        public void Report(DemoProgress value) { lock (_lock) report(value); }
     }
 }

@@ -1,3 +1,4 @@
+using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats;
 using LlamaAdapter.Inference.Adapters;
 using LlamaAdapter.Inference.Model;
@@ -113,7 +114,7 @@ public sealed class EvalCommand
                 .Start(ctx =>
                 {
                     var bar = ctx.AddTask("scoring", maxValue: 1);
-                    report = evaluator.Run(loaded, options, settings, new Inline(p =>
+                    report = evaluator.Run(loaded, options, settings, new InlineProgress<EvalProgress>(p =>
                     {
                         bar.MaxValue = p.Total;
                         bar.Value = p.Done;
@@ -225,11 +226,6 @@ public sealed class EvalCommand
             return torch.device(device);
         }
         throw new UserException($"--device: expected cpu, cuda or cuda:N, got '{device}'");
-    }
-
-    private sealed class Inline(Action<EvalProgress> report) : IProgress<EvalProgress>
-    {
-        public void Report(EvalProgress value) => report(value);
     }
 
     /// <summary>Disposes the model pieces in reverse order of creation (session before model).</summary>

@@ -1,4 +1,5 @@
 using Cocona;
+using LlamaAdapter.Core;
 using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Training;
 using LlamaAdapter.Training.Adapters;
@@ -131,7 +132,7 @@ public sealed class TrainCommand
                 {
                     var task = ctx.AddTask("training", maxValue: trainer.TotalSteps);
                     task.Value = trainer.Step;
-                    return trainer.Run(runDir, new ProgressTo(p =>
+                    return trainer.Run(runDir, new InlineProgress<TrainingProgress>(p =>
                     {
                         task.Value = p.Step;
                         task.Description = $"epoch {p.Epoch + 1}/{epochs} loss {p.Loss:0.0000} lr {p.Lr:0.00e0} {p.TokensPerSecond:0} tok/s";
@@ -142,11 +143,6 @@ public sealed class TrainCommand
         {
             throw new UserException($"{e.Message}; the last checkpoint in {runDir} is from before it");
         }
-    }
-
-    private sealed class ProgressTo(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     private static int AccumSteps(int batchSize, int? accum, int? effectiveBatch)
