@@ -50,5 +50,7 @@ public sealed class GgufCheckpointSource : ICheckpointSource
 
     public ReadOnlySpan<byte> Bytes(SourceTensor tensor) => _reader.Span(tensor.SourceName);
 
+    public void Release(SourceTensor tensor) => _reader.Release(tensor.SourceName);
+
     public void Dispose() => _reader.Dispose();
 }

@@ -54,5 +54,7 @@ public sealed class HfCheckpointSource : ICheckpointSource
 
     public ReadOnlySpan<byte> Bytes(SourceTensor tensor) => _model.GetBytes(tensor.SourceName);
 
+    public void Release(SourceTensor tensor) => _model.Release(tensor.SourceName);
+
     public void Dispose() => _model.Dispose();
 }

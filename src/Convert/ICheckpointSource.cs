@@ -15,4 +15,9 @@ public interface ICheckpointSource : IDisposable
     GgufMetadata? SourceMetadata { get; }
     /// <summary>The tensor's stored bytes, row-major (a view valid until Dispose, or a merged copy).</summary>
     ReadOnlySpan<byte> Bytes(SourceTensor tensor);
+    /// <summary>
+    /// Called once a tensor has been converted: a mapped source lets its pages leave the resident set, so converting
+    /// streams in about one tensor of memory however large the checkpoint.
+    /// </summary>
+    void Release(SourceTensor tensor) { }
 }

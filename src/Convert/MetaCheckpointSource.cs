@@ -48,5 +48,7 @@ public sealed class MetaCheckpointSource : ICheckpointSource
 
     public ReadOnlySpan<byte> Bytes(SourceTensor tensor) => _checkpoint.GetBytes(tensor.SourceName);
 
+    public void Release(SourceTensor tensor) => _checkpoint.Release(tensor.SourceName);
+
     public void Dispose() => _checkpoint.Dispose();
 }

@@ -63,7 +63,11 @@ public static class ModelConverter
                 ct.ThrowIfCancellationRequested();
                 options.Log?.Invoke($"{spec.Name} {spec.Type} [{string.Join(", ", spec.Shape)}]");
                 if (t is null) writer.WriteTensor(spec.Name, MemoryMarshal.AsBytes(ropeFactors.AsSpan()));
-                else writer.WriteTensor(spec.Name, s => TensorConversion.Write(source.Bytes(t), t, spec.Type, s, options, ct));
+                else
+                {
+                    writer.WriteTensor(spec.Name, s => TensorConversion.Write(source.Bytes(t), t, spec.Type, s, options, ct));
+                    source.Release(t);
+                }
             }
             ct.ThrowIfCancellationRequested();
             writer.Commit();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Cocona;
 using LlamaAdapter.Core;
+using LlamaAdapter.Convert.Bench;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Inference.Bench;
 using LlamaAdapter.Training;
@@ -146,6 +147,73 @@ public sealed class BenchCommands
             else if (temp is not null) Directory.Delete(temp, recursive: true);
         }
     }
+
+    [Command("convert", Description = "Wall time and peak RSS of converting a checkpoint to GGUF, against bf16 → BF16 (no quantization) in the same run. " +
+                                      "Without --checkpoint it writes a synthetic LLaMA-7B of random bf16 weights (13.5 GB: check df) first. " +
+                                      "Example: llama-adapter bench convert --types q8_0,q4_k")]
+    public int Convert(
+        [Option(Description = "Output types, comma-separated (F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, ...); BF16 always runs as the baseline")] string types = "q8_0,q4_k",
+        [Option(Description = "An HF or Meta checkpoint directory or a GGUF to convert instead of the synthetic one")] string? checkpoint = null,
+        [Option(Description = "Synthetic model layers (32 = LLaMA-7B; fewer for a quick look)")] int layers = 32,
+        [Option(Description = "Synthetic checkpoint shards")] int shards = 2,
+        [Option(Description = "Where the synthetic checkpoint and outputs go (default: a temp dir)")] string? dir = null,
+        [Option(Description = "Keep the synthetic checkpoint and the outputs")] bool keep = false,
+        [Option(Description = "Print the results as JSON")] bool json = false)
+    {
+        var list = new List<LlamaAdapter.Convert.OutputType>();
+        foreach (var name in types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            list.Add(LlamaAdapter.Convert.OutputType.Parse(name));
+        if (layers < 1) throw new UserException($"--layers: expected >= 1, got {layers}");
+        if (checkpoint is not null && !File.Exists(checkpoint) && !Directory.Exists(checkpoint))
+            throw new UserException($"--checkpoint {checkpoint}: no such file or directory");
+        Action<string> log = json ? m => Console.Error.WriteLine(m) : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]");
+        string work = dir ?? Directory.CreateTempSubdirectory("llama-adapter-convert-bench-").FullName;
+        bool madeDir = dir is null;
+        using var cancel = new ConsoleCancellation();   // Ctrl-C: the converter removes its temporary file, then the folder goes
+        try
+        {
+            ConvertBenchResult r;
+            try
+            {
+                var shape = LlamaAdapter.Convert.Bench.SyntheticShape.Llama7B with { Layers = layers };
+                r = ConvertBenchmark.Run(new ConvertBenchOptions(list, work, checkpoint, shape, shards, keep), log, cancel.Token);
+            }
+            catch (ArgumentException e) { throw new UserException($"bench convert: {e.Message}"); }
+            if (json) Console.WriteLine(JsonSerializer.Serialize(ConvertJson(r), new JsonSerializerOptions { WriteIndented = true }));
+            else Print(r);
+            return 0;
+        }
+        finally
+        {
+            if (madeDir && !keep) Directory.Delete(work, recursive: true);
+            else if (keep) log($"kept {work}");
+        }
+    }
+
+    private static void Print(ConvertBenchResult r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        static string MiB(long? b) => b is { } v ? (v / 1048576.0).ToString("0", CultureInfo.InvariantCulture) : "n/a";
+        AnsiConsole.MarkupLineInterpolated($"[bold]{r.Description}[/]");
+        string caveat = r.PeakIsPerRun ? "" : "; peak RSS could not be restarted per run (no /proc/self/clear_refs): each value is the peak so far";
+        AnsiConsole.MarkupLineInterpolated($"[grey]input {r.InputBytes / 1e9:0.00} GB; process RSS before converting {MiB(r.IdleRssBytes)} MiB{caveat}[/]");
+        var t = new Table().AddColumns("output", "seconds", "input GB/s", "time / BF16", "peak RSS (MiB)", "output GB");
+        foreach (var m in r.Runs.Prepend(r.Baseline))
+            t.AddRow(m.Type.Name + (m == r.Baseline ? " (baseline)" : ""), m.Seconds.ToString("0.0", inv), (m.InputBytesPerSecond(r.InputBytes) / 1e9).ToString("0.00", inv),
+                     (m.Seconds / r.Baseline.Seconds).ToString("0.00", inv), MiB(m.PeakRssBytes), (m.OutputBytes / 1e9).ToString("0.00", inv));
+        t.Caption = new TableTitle("one conversion each; peak RSS = VmHWM, restarted before each conversion");
+        AnsiConsole.Write(t);
+    }
+
+    private static object ConvertJson(ConvertBenchResult r) => new
+    {
+        checkpoint = r.Description, input_bytes = r.InputBytes, idle_rss_bytes = r.IdleRssBytes, peak_is_per_run = r.PeakIsPerRun,
+        runs = r.Runs.Prepend(r.Baseline).Select(m => new
+        {
+            type = m.Type.Name, baseline = m == r.Baseline, seconds = m.Seconds, ratio_to_baseline = m.Seconds / r.Baseline.Seconds,
+            peak_rss_bytes = m.PeakRssBytes, output_bytes = m.OutputBytes,
+        }),
+    };
 
     private static void Print(EngineBenchResult r)
     {

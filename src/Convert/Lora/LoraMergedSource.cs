@@ -44,6 +44,8 @@ public sealed class LoraMergedSource : ICheckpointSource
         return System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.AsSpan());
     }
 
+    public void Release(SourceTensor tensor) => _inner.Release(_merged.TryGetValue(tensor, out var m) ? m.Original : tensor);
+
     /// <summary>w [out, in] += scale·B·A, a row at a time: row o gains Σ_k (scale·B[o, k])·A[k, :].</summary>
     public static void AddDelta(float[] w, LoraPair p, float scale)
     {

@@ -42,6 +42,13 @@ internal sealed unsafe class ReadOnlyMappedFile : IDisposable
         return new ReadOnlySpan<byte>(Pointer(offset, length), (int)length);
     }
 
+    /// <summary>Lets the kernel drop the resident pages of a range that has been read (see <see cref="MappedPages"/>).</summary>
+    public void Release(long offset, long length)
+    {
+        if (_base == null || !Contains(offset, length)) return;
+        MappedPages.Release(_base + offset, length);
+    }
+
     public void Dispose()
     {
         if (_view != null && _base != null)

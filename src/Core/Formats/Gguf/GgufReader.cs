@@ -102,6 +102,14 @@ public sealed unsafe class GgufReader : IDisposable
 
     public ReadOnlySpan<byte> Span(string name) => Data(name).AsSpan();
 
+    /// <summary>Drops the tensor's pages from the resident set once read (they stay in the page cache).</summary>
+    public void Release(string name)
+    {
+        var t = Tensor(name);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        MappedPages.Release(_data + t.FileOffset, t.ByteSize);
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

@@ -104,6 +104,13 @@ public sealed partial class MetaCheckpoint : IDisposable
     public TorchTensorInfo this[string name] =>
         _infos.TryGetValue(name, out var i) ? i : throw new KeyNotFoundException($"no tensor named '{name}' in {System.IO.Path.GetDirectoryName(_shards[0].Path)}");
 
+    /// <summary>Drops the tensor's pages in every shard from the resident set once read.</summary>
+    public void Release(string name)
+    {
+        _ = this[name];
+        foreach (var s in _shards) s.Release(name);
+    }
+
     /// <summary>The merged tensor's row-major bytes: a view of shard 0 for single-shard and 1-D tensors, else a new buffer.</summary>
     public ReadOnlySpan<byte> GetBytes(string name)
     {

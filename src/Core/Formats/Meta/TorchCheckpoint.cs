@@ -135,6 +135,14 @@ public sealed unsafe class TorchCheckpoint : IDisposable
         return _records[t.Storage.Key].Method == ZipEntry.Stored && IsContiguous(t);
     }
 
+    /// <summary>Drops the pages of the tensor's storage from the resident set once read (they stay in the page cache).</summary>
+    public void Release(string name)
+    {
+        _ = this[name];
+        var rec = _records[_refs[name].Storage.Key];
+        if (rec.Method == ZipEntry.Stored) _file.Release(rec.DataOffset, rec.Size);
+    }
+
     /// <summary>The tensor's bytes, row-major contiguous: a view of the mapping when possible (valid until Dispose), else a copy.</summary>
     public ReadOnlySpan<byte> GetBytes(string name)
     {

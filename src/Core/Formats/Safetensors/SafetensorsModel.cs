@@ -122,6 +122,9 @@ public sealed class SafetensorsModel : IDisposable
     /// <summary>The tensor's bytes, a view of its shard's mapping; valid until Dispose.</summary>
     public ReadOnlySpan<byte> GetBytes(string name) => ShardOf(name).GetBytes(name);
 
+    /// <summary>Drops the tensor's pages from the resident set once read (they stay in the page cache).</summary>
+    public void Release(string name) => ShardOf(name).Release(name);
+
     public void Dispose()
     {
         foreach (var r in _shards) r.Dispose();

@@ -72,5 +72,12 @@ public sealed unsafe class SafetensorsReader : IDisposable
         return _file.Pointer(DataOffset + t.Begin, t.ByteSize);
     }
 
+    /// <summary>Drops the tensor's pages from the resident set once read (they stay in the page cache).</summary>
+    public void Release(string name)
+    {
+        var t = this[name];
+        _file.Release(DataOffset + t.Begin, t.ByteSize);
+    }
+
     public void Dispose() => _file.Dispose();
 }
