@@ -4,6 +4,7 @@ using LlamaAdapter.Training;
 using LlamaAdapter.Training.Adapters;
 using LlamaAdapter.Training.Checkpoints;
 using LlamaAdapter.Training.Model;
+using LlamaAdapter.Training.Peft;
 using LlamaAdapter.Training.Pipeline;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -33,20 +34,46 @@ public sealed class DataParallelTests : IDisposable
         kind == AdapterKind.Nonlinear ? new AdapterConfig(kind, PromptLength: 4, Layers: 2, HyperEmbedDim: 8, HyperHidden: 8)
                                       : new AdapterConfig(kind, PromptLength: 4, Layers: 2);
 
-    private static LlamaModel Master(AdapterKind kind)
+    // Without dropout: CPU replicas would draw its masks from torch's one CPU generator in thread order.
+    private static readonly LoraConfig Lora = new(Rank: 4, Alpha: 8, Dropout: 0, Targets: [Projection.Wq, Projection.Wv, Projection.W2]);
+    // Not wk: a key bias adds q·b to all of a query's scores, which the softmax ignores, so its gradient is float
+    // rounding alone, and AdamW's normalisation turns rounding differences into visible ones.
+    private static readonly BitFitConfig BitFit = new([Projection.Wq, Projection.Wv, Projection.Wo, Projection.W1]);
+
+    /// <summary>A prompt adapter of a kind (linear, nonlinear, prefix), LoRA or BitFit, initialised from <paramref name="seed"/>.</summary>
+    private static IReadOnlyDictionary<string, string> Attach(LlamaModel m, string method, ulong seed)
     {
-        var m = Base.Build();
-        using var g = new Generator(17);
-        m.AttachNewAdapter(Adapter(kind), g);
-        return m;
+        using var g = new Generator(seed);
+        switch (method)
+        {
+            case "lora":
+                m.AttachLora(Lora, g);
+                return PeftDescription.Describe(m, Lora);
+            case "bitfit":
+                m.AttachBitFit(BitFit);
+                return PeftDescription.Describe(m.Config, BitFit);
+            default:
+                var a = Adapter(Enum.Parse<AdapterKind>(method, ignoreCase: true));
+                m.AttachNewAdapter(a, g);
+                return AdapterDescription.Describe(m, a);
+        }
     }
 
-    /// <summary>A replica whose adapter starts from another seed: the set must copy the master's values in.</summary>
-    private static LlamaModel Replica(LlamaModel master, AdapterKind kind)
+    private static LlamaModel Master(AdapterKind kind) => Master(kind.ToString()).Model;
+
+    private static (LlamaModel Model, IReadOnlyDictionary<string, string> Description) Master(string method)
+    {
+        var m = Base.Build();
+        return (m, Attach(m, method, 17));
+    }
+
+    /// <summary>A replica whose trainables start from another seed: the set must copy the master's values in.</summary>
+    private static LlamaModel Replica(LlamaModel master, AdapterKind kind) => Replica(master, kind.ToString());
+
+    private static LlamaModel Replica(LlamaModel master, string method)
     {
         var r = ReplicaSet.FrozenCopy(master, CPU);
-        using var g = new Generator(99);
-        r.AttachNewAdapter(Adapter(kind), g);
+        Attach(r, method, 99);
         return r;
     }
 
@@ -67,12 +94,12 @@ public sealed class DataParallelTests : IDisposable
         public readonly ReplicaSet Set;
         public readonly Trainer Trainer;
 
-        public Run(AdapterKind kind, int replicas)
+        public Run(string method, int replicas)
         {
-            Model = Master(kind);
-            Second = replicas == 2 ? Replica(Model, kind) : null;
+            (Model, var description) = Master(method);
+            Second = replicas == 2 ? Replica(Model, method) : null;
             Set = Second is null ? ReplicaSet.Single(Model) : new ReplicaSet([Model, Second]);
-            Trainer = new Trainer(Set, Data(), Options, AdapterDescription.Describe(Model, Adapter(kind)), AdapterDescription.GateReader(Model));
+            Trainer = new Trainer(Set, Data(), Options, description, method is "lora" or "bitfit" ? null : AdapterDescription.GateReader(Model));
         }
 
         public Dictionary<string, float[]> Trainables() => Values(Model);
@@ -109,10 +136,12 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Theory]
-    [InlineData(AdapterKind.Linear)]
-    [InlineData(AdapterKind.Nonlinear)]
-    [InlineData(AdapterKind.Prefix)]
-    public void TwoCpuReplicas_TrainAsOneDevice(AdapterKind kind)
+    [InlineData("linear")]
+    [InlineData("nonlinear")]
+    [InlineData("prefix")]
+    [InlineData("lora")]
+    [InlineData("bitfit")]
+    public void TwoCpuReplicas_TrainAsOneDevice(string kind)
     {
         using var one = new Run(kind, replicas: 1);
         var r1 = one.Trainer.Run(Path.Combine(_dir, "one"));
@@ -140,7 +169,7 @@ public sealed class DataParallelTests : IDisposable
     [Fact]
     public void Checkpoints_ResumeAcrossReplicaCounts()
     {
-        const AdapterKind kind = AdapterKind.Nonlinear;
+        const string kind = "nonlinear";
         using var straightOne = new Run(kind, 1);
         var s1 = straightOne.Trainer.Run(Path.Combine(_dir, "s1"));
         using var straightTwo = new Run(kind, 2);
