@@ -210,6 +210,24 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Fact]
+    public void NonFiniteLoss_StopsAsOnOneDevice_NamingTheFirstBatch()
+    {
+        // 100 tokens cut every answer (the prompts are 142): no label is counted and each micro-batch's loss is NaN.
+        var records = Enumerable.Range(0, 18).Select(i => new AlpacaExample($"N{i}", "", $"{i}")).ToList();
+        var data = TrainingData.FromAlpaca(records, new AlpacaEncoder(new ByteTokenizer(97), 100), DataSplit.Create(18, validationCount: 2, seed: 2));
+        string Message(int replicas)
+        {
+            using var m = Master(AdapterKind.Linear);
+            using var r = Replica(m, AdapterKind.Linear);
+            using var t = new Trainer(replicas == 1 ? ReplicaSet.Single(m) : new ReplicaSet([m, r]), data, Options, new Dictionary<string, string>());
+            return Assert.Throws<TrainingDivergedException>(() => t.Run(Path.Combine(_dir, $"nan{replicas}"))).Message;
+        }
+        string one = Message(1);
+        Assert.Contains("loss is NaN at step 1 (epoch 0, batch 0,", one);
+        Assert.Equal(one, Message(2));                       // replica 1's batch 2 was NaN too; batch 0 comes first
+    }
+
+    [Fact]
     public void AccumNotAMultipleOfTheReplicas_IsAClearError()
     {
         using var m = Master(AdapterKind.Linear);
