@@ -12,8 +12,7 @@ namespace LlamaAdapter.Training.Pipeline;
 /// master's trainable parameters; an optimizer step's micro-batches are split among the replicas, each runs its share
 /// on its own thread (forward and backward into its own gradients), the gradients are summed onto the master in
 /// replica order (1, 2, …: the same sum every run), and after the optimizer's step the replicas take the master's
-/// new values.
-/// With one replica nothing is copied and no thread is started.
+/// new values. With one replica nothing is copied and no thread is started.
 /// </summary>
 public sealed class ReplicaSet
 {
@@ -54,9 +53,11 @@ public sealed class ReplicaSet
         for (int r = 1; r < _models.Length; r++)
         {
             var mine = Trainables(_models[r]);
-            string Describe(IEnumerable<(string Name, Parameter Param)> ps) => string.Join(", ", ps.Select(p => $"{p.Name} [{string.Join(", ", p.Param.shape)}] {p.Param.dtype}"));
-            if (mine.Count != master.Count || mine.Zip(master).Any(x => x.First.Name != x.Second.Name || !x.First.Param.shape.SequenceEqual(x.Second.Param.shape) || x.First.Param.dtype != x.Second.Param.dtype))
-                throw new ArgumentException($"replica {r} trains {Describe(mine)}; the master trains {Describe(master)}");
+            static string Describe(List<(string Name, Parameter Param)> ps, int i) =>
+                i < ps.Count ? $"{ps[i].Name} [{string.Join(", ", ps[i].Param.shape)}] {ps[i].Param.dtype}" : "nothing more";
+            int differs = Enumerable.Range(0, Math.Max(mine.Count, master.Count)).FirstOrDefault(i => Describe(mine, i) != Describe(master, i), -1);
+            if (differs >= 0)
+                throw new ArgumentException($"replica {r}'s trainable parameter {differs} is {Describe(mine, differs)}; the master's is {Describe(master, differs)}");
             if (BaseModelFingerprint.Compute(_models[r]) != masterBase)
                 throw new ArgumentException($"replica {r} has another frozen base than the master (base model fingerprints differ)");
             _trainable[r] = mine.Select(t => t.Param).ToArray();

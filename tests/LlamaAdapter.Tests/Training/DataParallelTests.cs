@@ -262,7 +262,7 @@ public sealed class DataParallelTests : IDisposable
         using var m = Master(AdapterKind.Linear);
         Assert.Contains("same model object", Assert.Throws<ArgumentException>(() => new ReplicaSet([m, m])).Message);
         using var nonlinear = Replica(m, AdapterKind.Nonlinear);
-        Assert.Contains("trains", Assert.Throws<ArgumentException>(() => new ReplicaSet([m, nonlinear])).Message);
+        Assert.Contains("trainable parameter 0 is adapter.", Assert.Throws<ArgumentException>(() => new ReplicaSet([m, nonlinear])).Message);
 
         using var otherBase = new TinyLlama(Base.Config, seed: 4).Build();
         using (var g = new Generator(17)) otherBase.AttachNewAdapter(Adapter(AdapterKind.Linear), g);
