@@ -4,6 +4,7 @@ using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Training;
 using LlamaAdapter.Training.Adapters;
 using LlamaAdapter.Training.Loading;
+using LlamaAdapter.Training.Model;
 using LlamaAdapter.Training.Peft;
 using LlamaAdapter.Training.Pipeline;
 using Spectre.Console;
@@ -41,17 +42,25 @@ public sealed class TrainCommand
         [Option("max-examples", Description = "Use only the first N records")] int? maxExamples = null,
         [Option("train-fraction", Description = "Train on a seeded random fraction of the records (data-efficiency runs)")] double trainFraction = 1.0,
         [Option(Description = "Seed for the adapter's initialisation and the data order")] long seed = 0,
-        [Option(Description = "cpu, cuda or cuda:N")] string device = "cpu",
+        [Option(Description = "cpu, cuda or cuda:N (default cpu)")] string? device = null,
+        [Option(Description = "Data parallel over several devices, e.g. cuda:0,cuda:1: a frozen replica on each, every optimizer step's --accum micro-batches shared among them (--accum a multiple of the count), gradients summed on the first; same recipe and checkpoints as one device")] string? devices = null,
         [Option(Description = "Frozen base dtype: auto (float16 on CUDA, float32 on CPU), float32, bfloat16, float16")] string dtype = "auto",
         [Option("save-every", Description = "Also checkpoint every N optimizer steps (0: each epoch's end only)")] int saveEvery = 0,
         [Option(Description = "Continue from a checkpoint file or run folder (same recipe, data and base model)")] string? resume = null,
         [Option(Description = "Clip the gradient's global L2 norm to this value (the reference does not clip)")] double? clip = null)
     {
-        var dev = TorchRuntime.ParseDevice(device);
+        if (device is not null && devices is not null) throw new UserException("give --device (one device) or --devices (data parallel), not both");
+        IReadOnlyList<Device> devs = devices is null ? [TorchRuntime.ParseDevice(device ?? "cpu")] : TorchRuntime.ParseDevices(devices);
+        var dev = devs[0];
         var scalar = ParseDType(dtype, dev);
         var peft = ParseMethod(method, loraRank, loraAlpha, loraDropout, targets);
         var adapter = ParseAdapter(kind, promptLen, layers, hidden, activation);
         int accumSteps = AccumSteps(batchSize, accum, effectiveBatch);
+        if (accumSteps % devs.Count != 0)
+            throw new UserException($"--accum {accumSteps} (micro-batches per optimizer step) is not a multiple of the {devs.Count} devices of --devices {devices}: each device runs an equal share of a step; choose --accum or --effective-batch accordingly");
+        // CPU replicas draw LoRA dropout masks from torch's one CPU generator in whatever order their threads reach it.
+        if (peft is LoraConfig { Dropout: > 0 } && devs.Count(d => d.type == DeviceType.CPU) > 1)
+            throw new UserException($"--devices {devices} with --lora-dropout {loraDropout}: CPU replicas share one random generator, so dropout would depend on thread timing; use --lora-dropout 0 or one device");
         var options = new TrainerOptions
         {
             Epochs = epochs, WarmupEpochs = warmupEpochs, BatchSize = batchSize, AccumSteps = accumSteps, BaseLr = blr,
@@ -75,45 +84,59 @@ public sealed class TrainCommand
             using var llama = PretrainedLlama.Load(model, scalar, dev, cts.Token);
             if (tok.VocabSize != llama.Config.VocabSize)
                 throw new UserException($"{tokenizer ?? model}: the tokenizer has {tok.VocabSize} pieces; the model has a vocabulary of {llama.Config.VocabSize}");
-            IReadOnlyDictionary<string, string> description;
-            string what;
-            using (var g = new Generator(unchecked((ulong)seed)))
+            (IReadOnlyDictionary<string, string> Description, string What) Attach(LlamaModel m)
+            {
+                using var g = new Generator(unchecked((ulong)seed));
                 switch (peft)
                 {
                     case LoraConfig lora:
-                        llama.AttachLora(lora, g);
-                        description = PeftDescription.Describe(llama, lora);
-                        what = $"LoRA r={lora.Rank} alpha={lora.Alpha} dropout={lora.Dropout} on {Projections.Format(lora.TargetList)}";
-                        break;
+                        m.AttachLora(lora, g);
+                        return (PeftDescription.Describe(m, lora), $"LoRA r={lora.Rank} alpha={lora.Alpha} dropout={lora.Dropout} on {Projections.Format(lora.TargetList)}");
                     case BitFitConfig bitFit:
-                        llama.AttachBitFit(bitFit);
-                        description = PeftDescription.Describe(llama.Config, bitFit);
-                        what = $"BitFit biases on {Projections.Format(bitFit.TargetList)}";
-                        break;
+                        m.AttachBitFit(bitFit);
+                        return (PeftDescription.Describe(m.Config, bitFit), $"BitFit biases on {Projections.Format(bitFit.TargetList)}");
                     default:
-                        llama.AttachNewAdapter(adapter.Validate(llama.Config.NLayers), g);
-                        description = AdapterDescription.Describe(llama, adapter);
-                        what = $"{adapter.Kind} adapter";
-                        break;
+                        m.AttachNewAdapter(adapter.Validate(m.Config.NLayers), g);
+                        return (AdapterDescription.Describe(m, adapter), $"{adapter.Kind} adapter");
                 }
+            }
+            var (description, what) = Attach(llama);
 
-            var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume);
-            var (trainer, from) = await TrainRun.PrepareAsync(settings, llama, tok, description,
-                                                              AdapterDescription.GateReader(llama), cts.Token);
-            using (trainer)
+            // One frozen replica per further device, from the master's weights (shared on the same device).
+            var replicas = new List<LlamaModel>();
+            try
             {
-                long trainable = llama.TrainableParameters().Sum(p => p.Parameter.numel());
-                AnsiConsole.MarkupLineInterpolated($"{what}, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
-                var result = RunWithProgress(trainer, @out, epochs, cts.Token);
-                if (result.ValidationLosses.Count > 0)
-                    AnsiConsole.MarkupLineInterpolated($"validation loss per epoch: {string.Join(", ", result.ValidationLosses.Select(v => v.ToString("0.0000")))}");
-                if (result.Stopped)
+                foreach (var d in devs.Skip(1))
                 {
-                    AnsiConsole.MarkupLineInterpolated($"[yellow]stopped at step {result.Steps}/{result.TotalSteps}[/]; checkpoint {result.LastCheckpoint}; continue with --resume {@out}");
-                    return 130;
+                    AnsiConsole.MarkupLineInterpolated($"replica on {d}…");
+                    var r = ReplicaSet.FrozenCopy(llama, d);
+                    replicas.Add(r);
+                    Attach(r);
                 }
-                AnsiConsole.MarkupLineInterpolated($"[green]done[/]: {result.Steps} steps; checkpoint {result.LastCheckpoint}; adapter file: llama-adapter extract {@out} --out adapter.safetensors");
-                return 0;
+                var set = new ReplicaSet([llama, .. replicas]);
+                var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume);
+                var (trainer, from) = await TrainRun.PrepareAsync(settings, set, tok, description,
+                                                                  AdapterDescription.GateReader(llama), cts.Token);
+                using (trainer)
+                {
+                    long trainable = llama.TrainableParameters().Sum(p => p.Parameter.numel());
+                    string parallel = devs.Count > 1 ? $"; data parallel over {string.Join(", ", devs)}, {accumSteps / devs.Count} micro-batches each per step" : "";
+                    AnsiConsole.MarkupLineInterpolated($"{what}, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{parallel}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
+                    var result = RunWithProgress(trainer, @out, epochs, cts.Token);
+                    if (result.ValidationLosses.Count > 0)
+                        AnsiConsole.MarkupLineInterpolated($"validation loss per epoch: {string.Join(", ", result.ValidationLosses.Select(v => v.ToString("0.0000")))}");
+                    if (result.Stopped)
+                    {
+                        AnsiConsole.MarkupLineInterpolated($"[yellow]stopped at step {result.Steps}/{result.TotalSteps}[/]; checkpoint {result.LastCheckpoint}; continue with --resume {@out}");
+                        return 130;
+                    }
+                    AnsiConsole.MarkupLineInterpolated($"[green]done[/]: {result.Steps} steps; checkpoint {result.LastCheckpoint}; adapter file: llama-adapter extract {@out} --out adapter.safetensors");
+                    return 0;
+                }
+            }
+            finally
+            {
+                foreach (var r in replicas) r.Dispose();
             }
         }
         finally

@@ -23,8 +23,14 @@ public sealed record TrainRunSettings(
 /// </summary>
 public static class TrainRun
 {
-    public static async Task<(Trainer Trainer, string? ResumedFrom)> PrepareAsync(
+    public static Task<(Trainer Trainer, string? ResumedFrom)> PrepareAsync(
         TrainRunSettings s, nn.Module<Tensor, Tensor> model, ITokenizer tokenizer, IReadOnlyDictionary<string, string> adapter,
+        Func<IReadOnlyDictionary<int, float[]>>? gateReader = null, CancellationToken ct = default) =>
+        PrepareAsync(s, ReplicaSet.Single(model), tokenizer, adapter, gateReader, ct);
+
+    /// <summary>As for one model, training the master of <paramref name="replicas"/> data-parallel over their devices.</summary>
+    public static async Task<(Trainer Trainer, string? ResumedFrom)> PrepareAsync(
+        TrainRunSettings s, ReplicaSet replicas, ITokenizer tokenizer, IReadOnlyDictionary<string, string> adapter,
         Func<IReadOnlyDictionary<int, float[]>>? gateReader = null, CancellationToken ct = default)
     {
         s.Trainer.Validate();
@@ -32,7 +38,7 @@ public static class TrainRun
         var dataset = await AlpacaDataReader.LoadAsync(s.DataPath, ct: ct);
         var split = DataSplit.Create(dataset.Examples.Count, s.MaxExamples, s.TrainFraction, s.ValidationCount, s.Trainer.Seed);
         var data = TrainingData.FromAlpaca(dataset.Examples, new AlpacaEncoder(tokenizer, s.MaxSeqLen), split);
-        var trainer = new Trainer(model, data, s.Trainer, adapter, gateReader);
+        var trainer = new Trainer(replicas, data, s.Trainer, adapter, gateReader);
         try
         {
             string? from = null;

@@ -27,10 +27,13 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// at every epoch's start and after each step, validation at each epoch's end. Micro-batches past the last full
 /// accumulation of an epoch are not run: the reference runs them but zeroes their gradients before they are used.
 /// Checkpoints fall on optimizer-step boundaries, so a resumed run continues bit for bit on the same device.
+/// Over a <see cref="ReplicaSet"/> of several devices a step's micro-batches are split among the replicas; the
+/// recipe (and so the checkpoint's trajectory key) is the one-device run's, which a checkpoint of either resumes.
 /// </summary>
 public sealed partial class Trainer : IDisposable
 {
-    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly nn.Module<Tensor, Tensor> _model;   // the master replica
+    private readonly ReplicaSet _replicas;
     private readonly TrainingData _data;
     private readonly TrainerOptions _o;
     private readonly IReadOnlyDictionary<string, string> _adapter;
@@ -41,7 +44,7 @@ public sealed partial class Trainer : IDisposable
     private readonly List<(int Layer, Parameter Param)> _gates;
     private readonly AdamW _optimizer;
     private readonly LearningRateSchedule _schedule;
-    private readonly LlamaModel? _chunkedHead;
+    private readonly bool _chunked;
 
     private long _step;
     private int _epoch, _batchInEpoch;
@@ -63,9 +66,18 @@ public sealed partial class Trainer : IDisposable
     /// </param>
     public Trainer(nn.Module<Tensor, Tensor> model, TrainingData data, TrainerOptions options, IReadOnlyDictionary<string, string> adapter,
                    Func<IReadOnlyDictionary<int, float[]>>? gateReader = null)
+        : this(ReplicaSet.Single(model), data, options, adapter, gateReader) { }
+
+    /// <summary>Trains the master of <paramref name="replicas"/>, each optimizer step's micro-batches shared among them.</summary>
+    public Trainer(ReplicaSet replicas, TrainingData data, TrainerOptions options, IReadOnlyDictionary<string, string> adapter,
+                   Func<IReadOnlyDictionary<int, float[]>>? gateReader = null)
     {
         _gateReader = gateReader;
         options.Validate();
+        if (options.AccumSteps % replicas.Count != 0)
+            throw new ArgumentException($"--accum {options.AccumSteps}: the micro-batches of an optimizer step are shared equally among the {replicas.Count} replicas of --devices {string.Join(",", replicas.Devices)}; expected a multiple of {replicas.Count}");
+        var model = replicas.Master;
+        _replicas = replicas;
         _model = model;
         _data = data;
         _o = options;
@@ -87,7 +99,7 @@ public sealed partial class Trainer : IDisposable
         _gates = _trainable.Where(t => t.Name.Contains("gate", StringComparison.Ordinal) && LayerIndex().IsMatch(t.Name))
                            .Select(t => (int.Parse(LayerIndex().Match(t.Name).Groups[1].Value), t.Param)).OrderBy(g => g.Item1).ToList();
         _device = _trainable[0].Param.device;
-        _chunkedHead = model is LlamaModel lm && HeadIsFrozen(lm) ? lm : null;
+        _chunked = model is LlamaModel lm && HeadIsFrozen(lm);    // the replicas train the same parameters
         _baseFingerprint = BaseModelFingerprint.Compute(model);
 
         var groups = new List<AdamW.ParamGroup>();
@@ -167,8 +179,15 @@ public sealed partial class Trainer : IDisposable
         var valLosses = new List<double>();
         string? last = null;
         int[] train = _data.Split.Train;
+        TrainingResult Stop(byte[] rngAtStep)
+        {
+            _optimizer.zero_grad();
+            last = SaveCheckpoint(runDir, rngAtStep);
+            return new TrainingResult(_step, TotalSteps, Stopped: true, last, trainLosses, valLosses);
+        }
 
-        _model.train();
+        _replicas.Train();
+        _replicas.Broadcast();            // the master's parameters as constructed or restored
         while (_epoch < _o.Epochs)
         {
             _epochOrder ??= SeededOrder.ForEpoch(train.Length, _o.Seed, _epoch);
@@ -182,29 +201,27 @@ public sealed partial class Trainer : IDisposable
                 var clock = Stopwatch.StartNew();
                 double lossSum = 0;
                 long tokens = 0;
-                for (int k = 0; k < _o.AccumSteps; k++)
-                {
-                    if (ct.IsCancellationRequested)
+                if (_replicas.Count == 1)
+                    for (int k = 0; k < _o.AccumSteps; k++)
                     {
-                        _optimizer.zero_grad();
-                        last = SaveCheckpoint(runDir, rngAtStep);
-                        return new TrainingResult(_step, TotalSteps, Stopped: true, last, trainLosses, valLosses);
+                        if (ct.IsCancellationRequested) return Stop(rngAtStep);
+                        int b = _batchInEpoch + k;
+                        int[] records = BatchRecords(b);
+                        using var scope = NewDisposeScope();
+                        var (ids, labels, n) = MakeBatch(records);
+                        tokens += n;
+                        var loss = Loss(ids, labels);
+                        double value = loss.item<float>();
+                        if (!double.IsFinite(value)) throw Diverged(value, b, records);
+                        lossSum += value;
+                        (loss / _o.AccumSteps).backward();
+                        _replicas.Counted(0, 1);
                     }
-                    int b = _batchInEpoch + k;
-                    int[] records = Enumerable.Range(b * _o.BatchSize, _o.BatchSize).Select(i => train[_epochOrder[i]]).ToArray();
-                    using var scope = NewDisposeScope();
-                    var (ids, labels, n) = MakeBatch(records);
-                    tokens += n;
-                    var loss = Loss(ids, labels);
-                    double value = loss.item<float>();
-                    if (!double.IsFinite(value))
-                        throw new TrainingDivergedException($"loss is {value} at step {_step + 1} (epoch {_epoch}, batch {b}, records {string.Join(",", records)}): stopping as the reference does; a batch whose answers were all cut by --max-seq-len also gives NaN");
-                    lossSum += value;
-                    (loss / _o.AccumSteps).backward();
-                }
+                else if (!AccumulateOnReplicas(ref lossSum, ref tokens, ct)) return Stop(rngAtStep);
                 double gradNorm = ClipAndMeasureGradients();
                 _optimizer.step();
                 _optimizer.zero_grad();
+                _replicas.Broadcast();
                 _step++;
                 _batchInEpoch += _o.AccumSteps;
 
@@ -234,6 +251,56 @@ public sealed partial class Trainer : IDisposable
         }
         return new TrainingResult(_step, TotalSteps, Stopped: false, last, trainLosses, valLosses);
     }
+
+    /// <summary>
+    /// One optimizer step's micro-batches over several replicas (holding the master's parameters): replica r runs
+    /// the r-th contiguous share of them, in order, on its own thread; their gradients are then summed onto the
+    /// master's. Batches are encoded here on the calling thread, as on one device (the tokenizer need not be
+    /// thread-safe). False when <paramref name="ct"/> stopped a micro-batch from running: the step is dropped.
+    /// </summary>
+    private bool AccumulateOnReplicas(ref double lossSum, ref long tokens, CancellationToken ct)
+    {
+        int n = _o.AccumSteps, share = n / _replicas.Count;
+        var records = new int[n][];
+        var batches = new EncodedBatch[n];
+        for (int k = 0; k < n; k++)
+        {
+            records[k] = BatchRecords(_batchInEpoch + k);
+            batches[k] = Encode(records[k]);
+            tokens += batches[k].Tokens;
+        }
+        var losses = new double[n];
+        var ran = new bool[n];
+        int diverged = 0;
+        using Scalar accum = _o.AccumSteps.ToScalar();        // owned, so no collection frees it mid-call (TensorOps)
+        _replicas.Parallel(r =>
+        {
+            var (model, device) = (_replicas.Models[r], _replicas.Devices[r]);
+            for (int k = r * share; k < (r + 1) * share; k++)
+            {
+                if (ct.IsCancellationRequested || Volatile.Read(ref diverged) != 0) return;
+                using var scope = NewDisposeScope();
+                var (ids, labels) = ToDevice(batches[k], device);
+                var loss = Loss(model, ids, labels);
+                losses[k] = loss.item<float>();
+                ran[k] = true;
+                if (!double.IsFinite(losses[k])) { Volatile.Write(ref diverged, 1); return; }
+                loss.div(accum).backward();                   // = loss / AccumSteps
+                _replicas.Counted(r, 1);
+            }
+        });
+        for (int k = 0; k < n; k++)
+            if (ran[k] && !double.IsFinite(losses[k])) throw Diverged(losses[k], _batchInEpoch + k, records[k]);
+        if (ran.Contains(false)) return false;
+        foreach (double v in losses) lossSum += v;            // in micro-batch order, as on one device
+        _replicas.SumGradientsIntoMaster();
+        return true;
+    }
+
+    private int[] BatchRecords(int b) => Enumerable.Range(b * _o.BatchSize, _o.BatchSize).Select(i => _data.Split.Train[_epochOrder![i]]).ToArray();
+
+    private TrainingDivergedException Diverged(double value, int b, int[] records) =>
+        new($"loss is {value} at step {_step + 1} (epoch {_epoch}, batch {b}, records {string.Join(",", records)}): stopping as the reference does; a batch whose answers were all cut by --max-seq-len also gives NaN");
 
     /// <summary>
     /// Mean loss over the validation batches, visited in the epoch's seeded order as the reference's
@@ -266,12 +333,27 @@ public sealed partial class Trainer : IDisposable
     /// The reference loss; on a <see cref="LlamaModel"/> whose output head is frozen, through
     /// <see cref="ChunkedCrossEntropy"/> (same value and gradients, without the full float32 logits).
     /// </summary>
-    private Tensor Loss(Tensor ids, Tensor labels) =>
-        _chunkedHead is { } lm
+    private Tensor Loss(Tensor ids, Tensor labels) => Loss(_model, ids, labels);
+
+    private Tensor Loss(nn.Module<Tensor, Tensor> model, Tensor ids, Tensor labels) =>
+        _chunked && model is LlamaModel lm
             ? ChunkedCrossEntropy.Compute(lm.ForwardHidden(ids), labels, lm.Logits)
-            : CausalLmLoss.Compute(_model.forward(ids), labels);
+            : CausalLmLoss.Compute(model.forward(ids), labels);
+
+    /// <summary>A micro-batch as host arrays: ids and labels [B, T] row-major, and its real (unpadded) token count.</summary>
+    private readonly record struct EncodedBatch(long[] Ids, long[] Labels, long[] Shape, long Tokens);
 
     private (Tensor Ids, Tensor Labels, long Tokens) MakeBatch(int[] records)
+    {
+        var b = Encode(records);
+        var (ids, labels) = ToDevice(b, _device);
+        return (ids, labels, b.Tokens);
+    }
+
+    private static (Tensor Ids, Tensor Labels) ToDevice(EncodedBatch b, Device device) =>
+        (tensor(b.Ids, b.Shape).to(device), tensor(b.Labels, b.Shape).to(device));
+
+    private EncodedBatch Encode(int[] records)
     {
         int t = _data.SeqLen;
         var ids = new long[records.Length * t];
@@ -283,8 +365,7 @@ public sealed partial class Trainer : IDisposable
             for (int i = 0; i < t; i++) { ids[r * t + i] = e.Tokens[i]; labels[r * t + i] = e.Labels[i]; }
             tokens += e.Length;
         }
-        long[] shape = [records.Length, t];                                               // [B, T]
-        return (tensor(ids, shape).to(_device), tensor(labels, shape).to(_device), tokens);
+        return new EncodedBatch(ids, labels, [records.Length, t], tokens);                // [B, T]
     }
 
     /// <summary>The global L2 norm of the gradients (as the reference's loss scaler reports it), clipped when asked.</summary>
