@@ -47,7 +47,8 @@ public sealed class TrainCommand
         [Option(Description = "Frozen base dtype: auto (float16 on CUDA, float32 on CPU), float32, bfloat16, float16")] string dtype = "auto",
         [Option("save-every", Description = "Also checkpoint every N optimizer steps (0: each epoch's end only)")] int saveEvery = 0,
         [Option(Description = "Continue from a checkpoint file or run folder (same recipe, data and base model)")] string? resume = null,
-        [Option(Description = "Clip the gradient's global L2 norm to this value (the reference does not clip)")] double? clip = null)
+        [Option(Description = "Clip the gradient's global L2 norm to this value (the reference does not clip)")] double? clip = null,
+        [Option("skip-bad", Description = "Skip malformed data records (counted) instead of stopping at the first")] bool skipBad = false)
     {
         if (device is not null && devices is not null) throw new UserException("give --device (one device) or --devices (data parallel), not both");
         IReadOnlyList<Device> devs = devices is null ? [TorchRuntime.ParseDevice(device ?? "cpu")] : TorchRuntime.ParseDevices(devices);
@@ -114,7 +115,7 @@ public sealed class TrainCommand
                     Attach(r);
                 }
                 var set = new ReplicaSet([llama, .. replicas]);
-                var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume);
+                var settings = new TrainRunSettings(data, @out, options, maxSeqLen, maxExamples, trainFraction, Resume: resume, SkipBad: skipBad);
                 var (trainer, from) = await TrainRun.PrepareAsync(settings, set, tok, description,
                                                                   AdapterDescription.GateReader(llama), cts.Token);
                 using (trainer)
@@ -122,6 +123,8 @@ public sealed class TrainCommand
                     long trainable = llama.TrainableParameters().Sum(p => p.Parameter.numel());
                     string parallel = devs.Count > 1 ? $"; data parallel over {string.Join(", ", devs)}, {accumSteps / devs.Count} micro-batches each per step" : "";
                     AnsiConsole.MarkupLineInterpolated($"{what}, {trainable:N0} trainable parameters; {trainer.StepsPerEpoch} steps per epoch × {epochs}, peak lr {options.PeakLr:0.####e0}{parallel}{(from is null ? "" : $"; resuming {from} at step {trainer.Step}")}");
+                    if (trainer.SkippedRecords > 0)
+                        AnsiConsole.MarkupLineInterpolated($"[yellow]--skip-bad: {trainer.SkippedRecords} malformed records of {data} skipped[/]");
                     var result = RunWithProgress(trainer, @out, epochs, cts.Token);
                     if (result.ValidationLosses.Count > 0)
                         AnsiConsole.MarkupLineInterpolated($"validation loss per epoch: {string.Join(", ", result.ValidationLosses.Select(v => v.ToString("0.0000")))}");

@@ -15,7 +15,8 @@ public sealed record TrainRunSettings(
     int? MaxExamples = null,
     double TrainFraction = 1.0,
     int ValidationCount = DataSplit.ReferenceValidationCount,
-    string? Resume = null);
+    string? Resume = null,
+    bool SkipBad = false);
 
 /// <summary>
 /// One fine-tuning run from a data file: read the Alpaca records, split, encode, train the model's requires_grad
@@ -35,10 +36,10 @@ public static class TrainRun
     {
         s.Trainer.Validate();
         if (s.MaxSeqLen < 2) throw new ArgumentException($"--max-seq-len {s.MaxSeqLen}: expected at least 2");
-        var dataset = await AlpacaDataReader.LoadAsync(s.DataPath, ct: ct);
+        var dataset = await AlpacaDataReader.LoadAsync(s.DataPath, s.SkipBad, ct);
         var split = DataSplit.Create(dataset.Examples.Count, s.MaxExamples, s.TrainFraction, s.ValidationCount, s.Trainer.Seed);
         var data = TrainingData.FromAlpaca(dataset.Examples, new AlpacaEncoder(tokenizer, s.MaxSeqLen), split);
-        var trainer = new Trainer(replicas, data, s.Trainer, adapter, gateReader);
+        var trainer = new Trainer(replicas, data, s.Trainer, adapter, gateReader) { SkippedRecords = dataset.Skipped };
         try
         {
             string? from = null;

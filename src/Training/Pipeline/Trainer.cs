@@ -54,6 +54,8 @@ public sealed partial class Trainer : IDisposable
     public int StepsPerEpoch { get; }
     public long TotalSteps => (long)StepsPerEpoch * _o.Epochs;
     public long Step => _step;
+    /// <summary>Malformed records the data file had and <c>--skip-bad</c> left out (0 otherwise: they are errors).</summary>
+    public int SkippedRecords { get; init; }
     public IReadOnlyList<string> TrainableNames => _trainable.Select(t => t.Name).ToList();
 
     [GeneratedRegex(@"(?:^|\.)layers\.(\d+)\.")]

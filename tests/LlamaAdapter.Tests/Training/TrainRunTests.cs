@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Data;
 using LlamaAdapter.Training.Pipeline;
 using static TorchSharp.torch;
 
@@ -39,6 +40,28 @@ public sealed class TrainRunTests : IDisposable
             Assert.EndsWith("checkpoint-step6.safetensors", from2);
             Assert.Equal(6, t2.Step);
             Assert.Equal(6, t2.Run(settings.OutDir).Steps);     // already done: nothing more to run
+        }
+    }
+
+    [Fact]
+    public async Task CorruptedRecord_IsNamedByIndex_AndSkipBadCountsIt()
+    {
+        string p = DataFile(20);
+        var records = JsonSerializer.Deserialize<List<Dictionary<string, object>>>(File.ReadAllText(p))!;
+        records[13].Remove("output");
+        File.WriteAllText(p, JsonSerializer.Serialize(records));
+        var settings = new TrainRunSettings(p, Path.Combine(_dir, "bad"),
+            new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = 2, AccumSteps = 1, BaseLr = 0.5 }, MaxSeqLen: 160, ValidationCount: 4);
+        using var m = new TinyGatedLm(1);
+        var e = await Assert.ThrowsAsync<AlpacaRecordException>(() => TrainRun.PrepareAsync(settings, m, new ByteTokenizer(), new Dictionary<string, string>()));
+        Assert.Contains("record 13", e.Message);
+        Assert.Contains("'output'", e.Message);
+
+        var (t, _) = await TrainRun.PrepareAsync(settings with { SkipBad = true }, m, new ByteTokenizer(), new Dictionary<string, string>());
+        using (t)
+        {
+            Assert.Equal(1, t.SkippedRecords);
+            Assert.Equal(19 / 2, t.StepsPerEpoch);                // 19 usable records (the reference also trains on its validation ones), batches of 2
         }
     }
 
