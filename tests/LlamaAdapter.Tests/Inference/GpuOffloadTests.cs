@@ -12,14 +12,16 @@ namespace LlamaAdapter.Tests.Inference;
 
 /// <summary>
 /// --gpu-layers: the engine with its last N blocks (and, past the block count, the output) on a GPU through ggml's
-/// scheduler, against the CPU engine on the same file: prompt logits, decode steps and greedy tokens, with and without a
-/// prompt adapter and a LoRA. Runs where ggml's registry offers a GPU device (CUDA, or Vulkan — in CI Mesa's lavapipe,
-/// a software Vulkan device); skipped otherwise. Measured on lavapipe (F16 KV cache, 4 blocks): max |GPU − CPU| ≤ 2e-5
-/// over every case (the tiny model's matmuls run in F32 there); the bound below leaves room for a real GPU's F16 math.
+/// scheduler, against the CPU engine on the same file: prompt logits, decode steps, batched sequences and greedy
+/// tokens, with and without a prompt adapter (linear, prefix) and a LoRA. Runs where ggml's registry offers a GPU device
+/// (CUDA, or Vulkan: in CI Mesa's lavapipe, a software Vulkan device); skipped otherwise.
+/// Measured on lavapipe (4 blocks, F16 KV cache, logits up to |4.4|): max |GPU − CPU| grows with the offloaded blocks,
+/// 1.4e-3..2.1e-3 for 1 block, up to 1.25e-2 for all + output. It is ggml-vulkan's F16 arithmetic: with
+/// GGML_VK_DISABLE_F16=1 it drops to ≤ 3e-3, and with an F32 cache as well one offloaded block decodes within 1e-6.
 /// </summary>
 public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
 {
-    private const double Tolerance = 1e-2;
+    private const double Tolerance = 2e-2;
     private readonly string _dir = Directory.CreateTempSubdirectory("engine-gpu-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -54,7 +56,8 @@ public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
         double stepDiff = EngineParityTests.MaxAbsDiff(cpu.StepLogits, gpu.StepLogits);
         double seqDiff = EngineParityTests.MaxAbsDiff(cpu.SequenceLogits, gpu.SequenceLogits);
         output.WriteLine($"gpu-layers {gpuLayers}, adapter {kind?.ToString() ?? "none"}, lora {withLora} on {gpu.Device}: " +
-                         $"max |GPU − CPU| prompt {promptDiff:E2}, decode {stepDiff:E2}, sequences {seqDiff:E2}; decode graph splits {gpu.Splits}");
+                         $"max |GPU − CPU| prompt {promptDiff:E2}, decode {stepDiff:E2}, sequences {seqDiff:E2} (max |logit| {cpu.PromptLogits.Max(MathF.Abs):F2}); " +
+                         $"decode graph splits {gpu.Splits}");
         Assert.True(gpu.Splits >= 2, $"the decode graph ran in {gpu.Splits} split(s): nothing was placed on the GPU");
         Assert.Equal(1, cpu.Splits);
         Assert.True(promptDiff <= Tolerance, $"prompt logits {promptDiff:E3} > {Tolerance}");
