@@ -28,15 +28,17 @@ public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
 
     private static readonly TinyLlama Tiny = new(TinyLlama.DefaultConfig() with { NLayers = 4, ContextLength = 300 }, seed: 7);
 
-    public static TheoryData<int, AdapterKind?, bool> Cases()
+    /// <summary>
+    /// Each split (one block, half, all blocks, all + output) twice; each adapter kind with and without the LoRA.
+    /// Eight cases rather than all 24: each Vulkan case costs about 2 s on lavapipe in CI.
+    /// </summary>
+    public static TheoryData<int, AdapterKind?, bool> Cases() => new()
     {
-        var data = new TheoryData<int, AdapterKind?, bool>();
-        foreach (int layers in new[] { 1, 2, 4, 5 })              // one, half, all blocks, all + output
-            foreach (AdapterKind? kind in new AdapterKind?[] { null, AdapterKind.Linear, AdapterKind.Prefix })
-                foreach (bool lora in new[] { false, true })
-                    data.Add(layers, kind, lora);
-        return data;
-    }
+        { 1, null, false }, { 1, AdapterKind.Prefix, true },
+        { 2, AdapterKind.Linear, false }, { 2, null, true },
+        { 4, AdapterKind.Prefix, false }, { 4, AdapterKind.Linear, true },
+        { 5, null, false }, { 5, AdapterKind.Prefix, true },
+    };
 
     [GpuDeviceTheory]
     [MemberData(nameof(Cases))]
