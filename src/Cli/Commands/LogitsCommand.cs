@@ -54,7 +54,7 @@ public sealed class LogitsCommand
             using var gl = lora is null ? null : GgmlLoraAdapter.Load(lora, gm, loraScale);
             using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32, lora: gl);
             logits = session.Evaluate(ids.Select(i => checked((int)i)).ToArray());
-            (path, format) = (gm.Path, "Gguf (ggml)");
+            (path, format) = (gm.Path, gm.GpuDevice is { } gpuName ? $"Gguf (ggml, last {gm.GpuLayers} blocks{(offload.Layers > gm.Config.NLayers ? " + output" : "")} on {gpuName})" : "Gguf (ggml)");
         }
         else
         {
