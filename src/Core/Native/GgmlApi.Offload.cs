@@ -24,6 +24,8 @@ internal static unsafe partial class GgmlApi
     [LibraryImport(GgmlLibrary.Base)]
     [return: MarshalAs(UnmanagedType.U1)]
     public static partial bool ggml_backend_sched_reserve(IntPtr sched, IntPtr graph);
+    /// <summary>Per-backend compute buffer sizes <paramref name="graph"/> would need, without allocating them.</summary>
+    [LibraryImport(GgmlLibrary.Base)] public static partial void ggml_backend_sched_reserve_size(IntPtr sched, IntPtr graph, nuint* sizes);
     [LibraryImport(GgmlLibrary.Base)] public static partial void ggml_backend_sched_reset(IntPtr sched);
     [LibraryImport(GgmlLibrary.Base)]
     [return: MarshalAs(UnmanagedType.U1)]

@@ -19,7 +19,7 @@ internal static class GraphExecutor
 {
     /// <summary>The model's one backend with a graph allocator, or ggml's scheduler over [GPU, CPU] when layers are offloaded.</summary>
     public static IGraphExecutor For(GgmlLlamaModel model) =>
-        model.Placement.Gpu is { } gpu ? GgmlScheduler.Create(gpu, model.Placement.Cpu) : new BackendGraphExecutor(model.Backend);
+        model.Placement.IsOffloaded ? GgmlScheduler.Create(model.Placement) : new BackendGraphExecutor(model.Backend);
 }
 
 /// <summary>One backend: ggml_gallocr places the graph, ggml_backend_graph_compute runs it (the CPU-only path).</summary>
