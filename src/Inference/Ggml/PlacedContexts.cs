@@ -46,7 +46,7 @@ internal sealed class PlacedContexts : IDisposable
             long free = _placement.GpuFreeBytes();
             if (need > free)
                 throw new BadInputException(
-                    $"--gpu-layers {_placement.GpuLayers}: {what} need {Mib(need)} on {_placement.GpuName}, which has {Mib(free)} free: " +
+                    $"--gpu-layers {_placement.GpuLayers}: {what}: {Mib(need)} needed on {_placement.GpuName}, which has {Mib(free)} free: " +
                     "offload fewer layers (or use a smaller context)");
             _buffers.Add(GgmlBackendBuffer.AllocContextTensors(_gpu, _placement.Gpu!));
         }

@@ -39,6 +39,8 @@ internal sealed class ModelPlacement : IDisposable
     {
         offload.Validate();
         if (offload.IsNone) return CpuOnly(cpu, nLayers);
+        if (GgmlApi.ggml_backend_dev_type(GgmlApi.ggml_backend_get_device(cpu.DangerousGetHandle())) != GgmlDeviceType.Cpu)
+            throw new ArgumentException($"offloading needs the CPU backend beside the GPU (ggml's scheduler runs graph inputs there); got {cpu.Name}", nameof(cpu));
         var (device, name) = FindGpu(offload);
         return new ModelPlacement(cpu, GgmlBackend.InitDevice(device, name), device, name, nLayers, offload.Layers);
     }

@@ -153,11 +153,17 @@ public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
         return path;
     }
 
-    /// <summary>A KV cache too large for the device is refused with the sizes, before ggml allocates (lavapipe reports 2 GiB).</summary>
+    /// <summary>A KV cache too large for the device is refused with the sizes, before ggml allocates anything for it.</summary>
     [GpuDeviceFact]
     public void KvCacheLargerThanTheGpu_IsAClearError()
     {
-        var big = new TinyLlama(TinyLlama.DefaultConfig() with { NLayers = 2, ContextLength = 1 << 26 }, seed: 1);
+        string probePath = Path.Combine(_dir, "probe.gguf");
+        TinyGguf.WriteModel(Tiny, probePath);
+        long free;
+        using (var probe = GgmlLlamaModel.Load(probePath, threads: 1, new GpuOffload(1))) free = probe.Placement.GpuFreeBytes();
+        // 2 blocks × (K + V) × kvDim 32 × F16 = 256 bytes a position: twice the free memory's worth (lavapipe: 2 GiB).
+        int positions = (int)Math.Min(int.MaxValue, free / 256 * 2);
+        var big = new TinyLlama(TinyLlama.DefaultConfig() with { NLayers = 2, ContextLength = positions }, seed: 1);
         string modelPath = Path.Combine(_dir, "long.gguf");
         TinyGguf.WriteModel(big, modelPath);
         using var model = GgmlLlamaModel.Load(modelPath, threads: 1, new GpuOffload(2));
