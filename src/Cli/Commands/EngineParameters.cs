@@ -16,7 +16,9 @@ public sealed record EngineParameters(
     [Option("ctx", Description = "Context positions to allocate (default: the model's context length)")] int? Ctx = null,
     [Option("threads", Description = "CPU threads (default: all cores)")] int? Threads = null,
     [Option("cache-type", Description = "KV cache type: f16 (as llama.cpp) or f32")] string CacheType = "f16",
-    [Option("no-bos", Description = "Do not put BOS before the prompt")] bool NoBos = false) : ICommandParameterSet
+    [Option("no-bos", Description = "Do not put BOS before the prompt")] bool NoBos = false,
+    [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int GpuLayers = 0,
+    [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? Gpu = null) : ICommandParameterSet
 {
     /// <summary>Loads the tokenizer, model and adapter and opens a session over them.</summary>
     public LoadedEngine Open()
@@ -28,8 +30,9 @@ public sealed record EngineParameters(
             "f32" => GgmlType.F32,
             _ => throw new UserException($"--cache-type: expected f16 or f32, got '{CacheType}'"),
         };
+        var offload = GpuOffloadOption.Parse(GpuLayers, Gpu);
         var tok = TokenizerLoader.ForModel(Model, Tokenizer);
-        var model = GgmlLlamaModel.Load(Model, Threads);
+        var model = GgmlLlamaModel.Load(Model, Threads, offload);
         GgmlPromptAdapter? adapter = null;
         GgmlLoraAdapter? lora = null;
         try

@@ -29,6 +29,8 @@ public sealed class EvalCommand
         [Option("lora-scale", Description = "Multiplier on the LoRA update (llama.cpp's --lora-scaled)")] float loraScale = 1f,
         [Option(Description = "torch (TorchSharp; GGUF, HF or Meta) or ggml (our ggml engine with its KV cache; GGUF only). An --adapter implies ggml")] string? backend = null,
         [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
+        [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int gpuLayers = 0,
+        [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? gpu = null,
         [Option(Description = "Comma-separated tasks: arc_easy, arc_challenge, hellaswag, mmlu, truthfulqa_mc1, truthfulqa_mc2")] string tasks = "truthfulqa_mc1,truthfulqa_mc2",
         [Option(Description = "Folder holding the benchmark files (ARC-Easy/, ARC-Challenge/, hellaswag/, mmlu/, TruthfulQA.csv)")] string dataDir = "../shared/data",
         [Option(Description = "At most this many documents per task (per subject for MMLU), as the harness's --limit")] int? limit = null,
@@ -49,6 +51,8 @@ public sealed class EvalCommand
         backend ??= adapter is not null || lora is not null ? "ggml" : "torch";
         if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
         if ((adapter ?? lora) is not null && backend != "ggml") throw new UserException("--adapter, --lora: adapters are evaluated on --backend ggml");
+        var offload = GpuOffloadOption.Parse(gpuLayers, gpu);
+        if (!offload.IsNone && backend != "ggml") throw new UserException("--gpu-layers, --gpu: only with --backend ggml (the torch backend takes --device)");
         if (protocol == "reference" && backend == "ggml") throw new UserException("--protocol reference runs on --backend torch");
         if (protocol == "reference")
             return await Reference(model, tokenizer, tasks, dataDir, limit, skipBad, @out, json, device, dtype, new GenerationSettings(temperature, topP, maxNewTokens));
@@ -72,7 +76,7 @@ public sealed class EvalCommand
         var owned = new List<IDisposable>();
         if (backend == "ggml")
         {
-            var gm = GgmlLlamaModel.Load(model, threads);
+            var gm = GgmlLlamaModel.Load(model, threads, offload);
             owned.Add(gm);
             var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
             if (ga is not null) owned.Add(ga);

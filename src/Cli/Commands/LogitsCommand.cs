@@ -25,10 +25,14 @@ public sealed class LogitsCommand
         [Option(Description = "Adapter GGUF for the ggml backend (docs/adapter-gguf.md)")] string? adapter = null,
         [Option(Description = "LoRA GGUF (llama.cpp's convention) for the ggml backend")] string? lora = null,
         [Option("lora-scale", Description = "Multiplier on the LoRA update")] float loraScale = 1f,
-        [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null)
+        [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
+        [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int gpuLayers = 0,
+        [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? gpu = null)
     {
         if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
         if ((adapter ?? lora) is not null && backend != "ggml") throw new UserException("--adapter, --lora: only with --backend ggml (the TorchSharp path takes adapters in training)");
+        var offload = GpuOffloadOption.Parse(gpuLayers, gpu);
+        if (!offload.IsNone && backend != "ggml") throw new UserException("--gpu-layers, --gpu: only with --backend ggml (the torch backend takes --device)");
         var ids = ParseIds(promptIds);
         var scalar = dtype switch
         {
@@ -44,13 +48,13 @@ public sealed class LogitsCommand
         float[] logits;
         if (backend == "ggml")
         {
-            if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types on the CPU; drop --dtype/--device");
-            using var gm = GgmlLlamaModel.Load(model, threads);
+            if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types (on the CPU, or a GPU by --gpu-layers); drop --dtype/--device");
+            using var gm = GgmlLlamaModel.Load(model, threads, offload);
             using var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
             using var gl = lora is null ? null : GgmlLoraAdapter.Load(lora, gm, loraScale);
             using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32, lora: gl);
             logits = session.Evaluate(ids.Select(i => checked((int)i)).ToArray());
-            (path, format) = (gm.Path, "Gguf (ggml)");
+            (path, format) = (gm.Path, gm.GpuDevice is { } gpuName ? $"Gguf (ggml, last {gm.GpuLayers} blocks{(offload.Layers > gm.Config.NLayers ? " + output" : "")} on {gpuName})" : "Gguf (ggml)");
         }
         else
         {

@@ -39,6 +39,14 @@ public sealed class GgmlBackend : SafeHandle
         b.SetHandle(GgmlBackendApi.ggml_backend_init_by_type(type, null));
         return b.IsInvalid ? throw new GgmlException($"no ggml {type} backend in {GgmlLibrary.Directory}") : b;
     }
+
+    /// <summary>The backend of one registry device (ggml_backend_dev_get's handle), named <paramref name="name"/> in errors.</summary>
+    internal static GgmlBackend InitDevice(IntPtr device, string name)
+    {
+        var b = new GgmlBackend();
+        b.SetHandle(GgmlApi.ggml_backend_dev_init(device, null));
+        return b.IsInvalid ? throw new GgmlException($"ggml could not start device {name}") : b;
+    }
 }
 
 /// <summary>Memory a backend allocated for a context's tensors; freed with ggml_backend_buffer_free.</summary>

@@ -1,6 +1,7 @@
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Ggml;
 using LlamaAdapter.Inference.Model;
 
 namespace LlamaAdapter.Inference.Adapters;
@@ -24,18 +25,17 @@ public sealed class GgmlLoraAdapter : IDisposable
         ("ffn_down.weight", LoraTarget.FfnDown),
     ];
 
-    private readonly GgmlContext _context;
-    private readonly GgmlBackendBuffer _buffer;
+    private readonly PlacedContexts _tensors;
     private readonly Dictionary<(int Layer, LoraTarget Target), (IntPtr A, IntPtr B, float Scale)> _pairs;
 
     public float Alpha { get; }
     /// <summary>Adapted weights (lora_a/lora_b pairs).</summary>
     public int Count => _pairs.Count;
-    /// <summary>The model it was loaded for: its tensors live in that model's backend.</summary>
+    /// <summary>The model it was loaded for: each pair lives on the backend of the layer it adapts.</summary>
     public GgmlLlamaModel Model { get; }
 
-    private GgmlLoraAdapter(GgmlLlamaModel model, GgmlContext ctx, GgmlBackendBuffer buffer, Dictionary<(int, LoraTarget), (IntPtr, IntPtr, float)> pairs, float alpha)
-        => (Model, _context, _buffer, _pairs, Alpha) = (model, ctx, buffer, pairs, alpha);
+    private GgmlLoraAdapter(GgmlLlamaModel model, PlacedContexts tensors, Dictionary<(int, LoraTarget), (IntPtr, IntPtr, float)> pairs, float alpha)
+        => (Model, _tensors, _pairs, Alpha) = (model, tensors, pairs, alpha);
 
     /// <summary>The pair on <paramref name="target"/> of <paramref name="layer"/> (-1 for output.weight), if any.</summary>
     internal bool TryGet(int layer, LoraTarget target, out (IntPtr A, IntPtr B, float Scale) pair) => _pairs.TryGetValue((layer, target), out pair);
@@ -73,7 +73,7 @@ public sealed class GgmlLoraAdapter : IDisposable
         }
         if (found.Count == 0) throw new BadInputException($"{path}: holds no LoRA tensors (expected pairs such as blk.0.attn_q.weight.lora_a / .lora_b)");
 
-        var ctx = GgmlContext.CreateNoAlloc(tensors: 2 * found.Count, withGraph: false);
+        var ctx = new PlacedContexts(model.Placement, tensors: 2 * found.Count);
         try
         {
             var load = new GgufTensorLoader(reader, ctx);
@@ -90,12 +90,12 @@ public sealed class GgmlLoraAdapter : IDisposable
                     throw new BadInputException($"{path}: tensor '{an}' has ne [{string.Join(", ", ta.Shape)}]; expected [{@in}, r] (in = the base tensor's row length)");
                 if (target == LoraTarget.Output && c.TiedEmbeddings)
                     throw new BadInputException($"{path}: LoRA tensor '{an}' adapts output.weight, but the base model {model.Path} ties it to token_embd");
-                IntPtr A = load.Matrix(an, @in, rank);     // the loader names file, tensor and expected ne on a mismatch
-                IntPtr B = load.Matrix(bn, rank, @out);
+                IntPtr A = load.Matrix(an, @in, rank, layer);     // the loader names file, tensor and expected ne on a mismatch
+                IntPtr B = load.Matrix(bn, rank, @out, layer);
                 pairs[(layer, target)] = (A, B, alpha != 0 ? scale * alpha / rank : scale);
             }
-            var buffer = load.Upload(model.Backend);
-            return new GgmlLoraAdapter(model, ctx, buffer, pairs, alpha);
+            load.Upload($"the LoRA {path} for the offloaded layers");
+            return new GgmlLoraAdapter(model, ctx, pairs, alpha);
         }
         catch { ctx.Dispose(); throw; }
 
@@ -122,7 +122,6 @@ public sealed class GgmlLoraAdapter : IDisposable
 
     public void Dispose()
     {
-        _buffer.Dispose();
-        _context.Dispose();
+        _tensors.Dispose();
     }
 }

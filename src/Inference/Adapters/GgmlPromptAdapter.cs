@@ -1,6 +1,7 @@
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Ggml;
 using LlamaAdapter.Inference.Model;
 
 namespace LlamaAdapter.Inference.Adapters;
@@ -15,8 +16,7 @@ public enum PromptAdapterKind { Linear, Nonlinear, Prefix }
 /// </summary>
 public sealed class GgmlPromptAdapter : IDisposable
 {
-    private readonly GgmlContext _context;
-    private readonly GgmlBackendBuffer _buffer;
+    private readonly PlacedContexts _tensors;
 
     public PromptAdapterKind Kind { get; }
     public int PromptLength { get; }
@@ -29,10 +29,10 @@ public sealed class GgmlPromptAdapter : IDisposable
 
     public bool Covers(int layer) => layer >= FirstLayer && layer - FirstLayer < Keys.Length;
 
-    private GgmlPromptAdapter(PromptAdapterKind kind, int length, int first, string? gateMode, GgmlContext ctx,
-        GgmlBackendBuffer buffer, IntPtr[] keys, IntPtr[] valuesT, IntPtr[] gates)
+    private GgmlPromptAdapter(PromptAdapterKind kind, int length, int first, string? gateMode, PlacedContexts tensors,
+        IntPtr[] keys, IntPtr[] valuesT, IntPtr[] gates)
     {
-        (Kind, PromptLength, FirstLayer, GateMode, _context, _buffer) = (kind, length, first, gateMode, ctx, buffer);
+        (Kind, PromptLength, FirstLayer, GateMode, _tensors) = (kind, length, first, gateMode, tensors);
         (Keys, ValuesT, Gates) = (keys, valuesT, gates);
     }
 
@@ -97,10 +97,10 @@ public sealed class GgmlPromptAdapter : IDisposable
             return values;
         }
 
-        var ctx = GgmlContext.CreateNoAlloc(tensors: 3 * (int)count, withGraph: false);
+        // Each adapted block's keys, values and gate live beside the block (on the GPU when it is offloaded).
+        var ctx = new PlacedContexts(model.Placement, tensors: 3 * (int)count);
         try
         {
-            IntPtr c = ctx.DangerousGetHandle();
             var keys = new IntPtr[count];
             var valuesT = new IntPtr[count];
             var gates = new IntPtr[kind == PromptAdapterKind.Prefix ? 0 : count];
@@ -108,6 +108,7 @@ public sealed class GgmlPromptAdapter : IDisposable
             for (int k = 0; k < count; k++)
             {
                 string p = $"blk.{first + k}.";
+                IntPtr c = ctx.For(first + k).DangerousGetHandle();
                 float[] kp = F32(p + "adapter_k", kvDim, len);
                 float[] vp = F32(p + "adapter_v", kvDim, len);
                 var vt = new float[vp.Length];                           // [L, kvDim] → [kvDim, L] row-major
@@ -125,17 +126,16 @@ public sealed class GgmlPromptAdapter : IDisposable
                     host.Add((gates[k], g));
                 }
             }
-            var buffer = GgmlBackendBuffer.AllocContextTensors(ctx, model.Backend);
+            ctx.Allocate($"the prompt adapter {path} for the offloaded layers", weights: true);
             foreach (var (t, values) in host)
                 fixed (float* pv = values) GgmlApi.ggml_backend_tensor_set(t, pv, 0, (nuint)(values.Length * sizeof(float)));
-            return new GgmlPromptAdapter(kind, len, first, gateMode, ctx, buffer, keys, valuesT, gates);
+            return new GgmlPromptAdapter(kind, len, first, gateMode, ctx, keys, valuesT, gates);
         }
         catch { ctx.Dispose(); throw; }
     }
 
     public void Dispose()
     {
-        _buffer.Dispose();
-        _context.Dispose();
+        _tensors.Dispose();
     }
 }

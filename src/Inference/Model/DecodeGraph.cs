@@ -19,10 +19,10 @@ internal sealed unsafe class DecodeGraph : IDisposable
     private readonly KvCache _cache;
     private readonly GgmlPromptAdapter? _adapter;
     private readonly GgmlLoraAdapter? _lora;
-    // Own metadata arena and allocator: prompt batches re-place their graphs in the session's allocator, which would
-    // move (or free, when it grows) the buffer this graph's tensors point into.
+    // Own metadata arena and executor (allocator or scheduler): prompt batches re-place their graphs in the session's,
+    // which would move (or free, when it grows) the buffers this graph's tensors point into.
     private readonly GraphContext _arena = new();
-    private readonly GgmlGraphAllocator _allocator;
+    private readonly IGraphExecutor _executor;
     private GraphContext.Scope? _ctx;
     private IntPtr _graph;
     private DecodeGraphInputs? _inputs;
@@ -31,19 +31,30 @@ internal sealed unsafe class DecodeGraph : IDisposable
     private float[] _mask = [];
 
     public int Builds { get; private set; }
-    public long BufferBytes => _allocator.BufferSize;
+    public long BufferBytes => _executor.BufferBytes;
+    /// <summary>Backend splits of the decode graph: 1 on one backend, more when ggml's scheduler divides it between GPU and CPU.</summary>
+    public int Splits => (_executor as GgmlScheduler)?.Splits ?? 1;
 
     public DecodeGraph(GgmlLlamaModel model, KvCache cache, GgmlPromptAdapter? adapter, GgmlLoraAdapter? lora)
     {
         (_model, _cache, _adapter, _lora) = (model, cache, adapter, lora);
         _valueSlots = new long[model.Config.KvDim];
-        _allocator = GgmlGraphAllocator.ForBackend(model.Backend);
+        _executor = GraphExecutor.For(model);
         // The widest step (the whole cache attended) sizes the compute buffer once, as llama.cpp reserves its worst case.
-        var (ctx, graph) = _arena.Begin();
-        using (ctx)
+        try
         {
-            _ = new LlamaGraphBuilder(ctx.Handle, graph, model, cache, adapter, lora).BuildDecode(cache.Size);
-            _allocator.Reserve(graph);
+            var (ctx, graph) = _arena.Begin();
+            using (ctx)
+            {
+                _ = new LlamaGraphBuilder(ctx.Handle, graph, model, cache, adapter, lora).BuildDecode(cache.Size);
+                _executor.Reserve(graph);
+            }
+        }
+        catch
+        {
+            _executor.Dispose();
+            _arena.Dispose();
+            throw;
         }
     }
 
@@ -73,8 +84,7 @@ internal sealed unsafe class DecodeGraph : IDisposable
             fixed (float* pm = _mask) GgmlApi.ggml_backend_tensor_set(input, pm, 0, (nuint)(cols * sizeof(float)));
         }
 
-        int status = GgmlApi.ggml_backend_graph_compute(_model.Backend.DangerousGetHandle(), _graph);
-        if (status != 0) throw new GgmlException($"ggml_backend_graph_compute failed with status {status}");
+        _executor.Compute(_graph);
         fixed (float* pr = logits) GgmlApi.ggml_backend_tensor_get(inputs.Logits, pr, 0, (nuint)(logits.Length * sizeof(float)));
     }
 
@@ -86,7 +96,7 @@ internal sealed unsafe class DecodeGraph : IDisposable
         try
         {
             _inputs = new LlamaGraphBuilder(ctx.Handle, graph, _model, _cache, _adapter, _lora).BuildDecode(nKv);
-            _allocator.Allocate(graph);
+            _executor.Allocate(graph);
         }
         catch
         {
@@ -103,7 +113,7 @@ internal sealed unsafe class DecodeGraph : IDisposable
         _ctx?.Dispose();
         _ctx = null;
         _inputs = null;
-        _allocator.Dispose();
+        _executor.Dispose();
         _arena.Dispose();
     }
 }

@@ -7,18 +7,24 @@ using LlamaAdapter.Inference.Ggml;
 namespace LlamaAdapter.Inference.Model;
 
 /// <summary>
-/// A llama.cpp LLaMA GGUF loaded into one backend buffer, in the file's own types (F32, F16, BF16, Q8_0, Q4_0,
+/// A llama.cpp LLaMA GGUF loaded into backend buffers (one CPU buffer; with <see cref="GpuOffload"/> also one on the
+/// GPU for the offloaded layers), in the file's own types (F32, F16, BF16, Q8_0, Q4_0,
 /// K-quants...: ggml computes on them directly). Every tensor is checked against <see cref="Config"/> before ggml
 /// sees it. The mapping is released once the bytes are copied.
 /// </summary>
 public sealed class GgmlLlamaModel : IDisposable
 {
-    private readonly GgmlContext _context;
-    private readonly GgmlBackendBuffer _buffer;
+    private readonly PlacedContexts _tensors;
 
     public LlamaConfig Config { get; }
     public string Path { get; }
-    public GgmlBackend Backend { get; }
+    /// <summary>The CPU backend (the only one unless layers are offloaded).</summary>
+    public GgmlBackend Backend => Placement.Cpu;
+    /// <summary>The GPU device's name (Vulkan0, CUDA0...) when layers are offloaded, else null.</summary>
+    public string? GpuDevice => Placement.IsOffloaded ? Placement.GpuName : null;
+    /// <summary>Blocks computed on the GPU (the last ones), 0 when none.</summary>
+    public int GpuLayers => Config.NLayers - Placement.FirstGpuLayer;
+    internal ModelPlacement Placement { get; }
     public GgmlType EmbeddingType { get; }
 
     internal IntPtr TokenEmbedding { get; }
@@ -29,28 +35,33 @@ public sealed class GgmlLlamaModel : IDisposable
     internal IntPtr RopeFactors { get; }
     internal IReadOnlyList<LlamaLayerWeights> Layers { get; }
 
-    private GgmlLlamaModel(string path, LlamaConfig config, GgmlBackend backend, GgmlContext context, GgmlBackendBuffer buffer,
+    private GgmlLlamaModel(string path, LlamaConfig config, ModelPlacement placement, PlacedContexts tensors,
         IntPtr tok, IntPtr norm, IntPtr output, IntPtr ropeFactors, LlamaLayerWeights[] layers, GgmlType embeddingType)
     {
-        (Path, Config, Backend, _context, _buffer) = (path, config, backend, context, buffer);
+        (Path, Config, Placement, _tensors) = (path, config, placement, tensors);
         (TokenEmbedding, OutputNorm, Output, RopeFactors, Layers, EmbeddingType) = (tok, norm, output, ropeFactors, layers, embeddingType);
     }
 
-    /// <summary>Loads <paramref name="path"/> onto the CPU backend using <paramref name="threads"/> threads (default: all cores).</summary>
-    public static GgmlLlamaModel Load(string path, int? threads = null)
+    /// <summary>
+    /// Loads <paramref name="path"/> onto the CPU backend using <paramref name="threads"/> threads (default: all cores),
+    /// with the last <paramref name="gpu"/>.Layers blocks on a GPU when asked.
+    /// </summary>
+    public static GgmlLlamaModel Load(string path, int? threads = null, GpuOffload? gpu = null)
     {
+        (gpu ?? GpuOffload.None).Validate();
         var backend = GgmlBackend.Init(GgmlDeviceType.Cpu);
         try
         {
             GgmlThreads.TrySet(backend, threads ?? Environment.ProcessorCount);
-            return Load(path, backend);
+            return Load(path, backend, gpu);
         }
         catch { backend.Dispose(); throw; }
     }
 
-    /// <summary>Loads onto <paramref name="backend"/>, which the model then owns.</summary>
-    public static GgmlLlamaModel Load(string path, GgmlBackend backend)
+    /// <summary>Loads onto the CPU <paramref name="backend"/>, which the model then owns (with the GPU it starts for <paramref name="gpu"/>).</summary>
+    public static GgmlLlamaModel Load(string path, GgmlBackend backend, GpuOffload? gpu = null)
     {
+        (gpu ?? GpuOffload.None).Validate();
         using var reader = GgufReader.Open(path);
         var config = LlamaConfig.FromGguf(reader.Metadata);
         bool tied = !reader.TryGetTensor("output.weight", out _);
@@ -59,41 +70,50 @@ public sealed class GgmlLlamaModel : IDisposable
             throw new BadInputException($"{path}: metadata 'llama.rope.scaling.factor': expected > 0, found {s.Factor}");
 
         int n = config.NLayers;
-        var context = GgmlContext.CreateNoAlloc(tensors: 9 * n + 8, withGraph: false);
+        var placement = ModelPlacement.Create(backend, n, gpu ?? GpuOffload.None);
+        PlacedContexts? contexts = null;
         try
         {
-            var load = new GgufTensorLoader(reader, context);
+            contexts = new PlacedContexts(placement, tensors: 9 * n + 8);
+            var load = new GgufTensorLoader(reader, contexts);
             long dim = config.Dim, kv = config.KvDim, ffn = config.FfnDim, vocab = config.VocabSize;
-            IntPtr tok = load.Matrix("token_embd.weight", dim, vocab);
-            IntPtr norm = load.Vector("output_norm.weight", dim);
-            IntPtr output = tied ? tok : load.Matrix("output.weight", dim, vocab);
-            IntPtr ropeFactors = load.OptionalVector("rope_freqs.weight", config.HeadDim / 2) ?? IntPtr.Zero;
+            const int embd = ModelPlacement.Embeddings, outp = ModelPlacement.Output;
+            IntPtr tok = load.Matrix("token_embd.weight", dim, vocab, embd);
+            IntPtr norm = load.Vector("output_norm.weight", dim, outp);
+            // Tied on the GPU: the output reads its own copy there (llama.cpp duplicates it the same way).
+            IntPtr output = tied && !placement.OutputOnGpu ? tok : load.Matrix(tied ? "token_embd.weight" : "output.weight", dim, vocab, outp);
+            // Read by every block's rope; a few floats, which the scheduler copies to the GPU's splits.
+            IntPtr ropeFactors = load.OptionalVector("rope_freqs.weight", config.HeadDim / 2, embd) ?? IntPtr.Zero;
             var layers = new LlamaLayerWeights[n];
             for (int i = 0; i < n; i++)
             {
                 string p = $"blk.{i}.";
                 layers[i] = new LlamaLayerWeights(
-                    AttnNorm: load.Vector(p + "attn_norm.weight", dim),
-                    Wq: load.Matrix(p + "attn_q.weight", dim, dim),
-                    Wk: load.Matrix(p + "attn_k.weight", dim, kv),
-                    Wv: load.Matrix(p + "attn_v.weight", dim, kv),
-                    Wo: load.Matrix(p + "attn_output.weight", dim, dim),
-                    FfnNorm: load.Vector(p + "ffn_norm.weight", dim),
-                    FfnGate: load.Matrix(p + "ffn_gate.weight", dim, ffn),
-                    FfnUp: load.Matrix(p + "ffn_up.weight", dim, ffn),
-                    FfnDown: load.Matrix(p + "ffn_down.weight", ffn, dim));
+                    AttnNorm: load.Vector(p + "attn_norm.weight", dim, i),
+                    Wq: load.Matrix(p + "attn_q.weight", dim, dim, i),
+                    Wk: load.Matrix(p + "attn_k.weight", dim, kv, i),
+                    Wv: load.Matrix(p + "attn_v.weight", dim, kv, i),
+                    Wo: load.Matrix(p + "attn_output.weight", dim, dim, i),
+                    FfnNorm: load.Vector(p + "ffn_norm.weight", dim, i),
+                    FfnGate: load.Matrix(p + "ffn_gate.weight", dim, ffn, i),
+                    FfnUp: load.Matrix(p + "ffn_up.weight", dim, ffn, i),
+                    FfnDown: load.Matrix(p + "ffn_down.weight", ffn, dim, i));
             }
-            var buffer = load.Upload(backend);
-            return new GgmlLlamaModel(path, config, backend, context, buffer, tok, norm, output, ropeFactors, layers,
+            load.Upload(placement.IsOffloaded ? $"the weights of {path} placed there" : "the weights");
+            return new GgmlLlamaModel(path, config, placement, contexts, tok, norm, output, ropeFactors, layers,
                 reader.Tensor("token_embd.weight").Type);
         }
-        catch { context.Dispose(); throw; }
+        catch
+        {
+            contexts?.Dispose();
+            if (placement.IsOffloaded) placement.Gpu!.Dispose(); // the CPU backend stays the caller's on failure
+            throw;
+        }
     }
 
     public void Dispose()
     {
-        _buffer.Dispose();
-        _context.Dispose();
-        Backend.Dispose();
+        _tensors.Dispose();
+        Placement.Dispose();
     }
 }

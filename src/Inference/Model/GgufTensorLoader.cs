@@ -1,14 +1,16 @@
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
+using LlamaAdapter.Inference.Ggml;
 
 namespace LlamaAdapter.Inference.Model;
 
 /// <summary>
 /// Declares GGUF tensors in a no-alloc ggml context after checking their type and shape (ggml aborts on a bad
-/// shape, so nothing reaches it unchecked), then copies their bytes from the mapping into one backend buffer.
+/// shape, so nothing reaches it unchecked), each in the context of the backend its layer is placed on, then copies
+/// their bytes from the mapping into those backends' buffers.
 /// </summary>
-internal sealed class GgufTensorLoader(GgufReader reader, GgmlContext context)
+internal sealed class GgufTensorLoader(GgufReader reader, PlacedContexts contexts)
 {
     private readonly List<(IntPtr Tensor, GgufTensorInfo Info)> _declared = [];
 
@@ -17,15 +19,16 @@ internal sealed class GgufTensorLoader(GgufReader reader, GgmlContext context)
         t is not (GgmlType.I8 or GgmlType.I16 or GgmlType.I32 or GgmlType.I64 or GgmlType.F64 or GgmlType.Q8_1 or GgmlType.Q8_K)
         && Enum.IsDefined(t);
 
-    public IntPtr Matrix(string name, long ne0, long ne1) => Declare(name, [ne0, ne1], floatOnly: false);
+    /// <param name="layer">the block it belongs to, or <see cref="ModelPlacement.Output"/> / <see cref="ModelPlacement.Embeddings"/>.</param>
+    public IntPtr Matrix(string name, long ne0, long ne1, int layer) => Declare(name, [ne0, ne1], floatOnly: false, layer);
 
-    public IntPtr Vector(string name, long ne0) => Declare(name, [ne0], floatOnly: true);
+    public IntPtr Vector(string name, long ne0, int layer) => Declare(name, [ne0], floatOnly: true, layer);
 
-    public IntPtr? OptionalVector(string name, long ne0) => reader.TryGetTensor(name, out _) ? Vector(name, ne0) : null;
+    public IntPtr? OptionalVector(string name, long ne0, int layer) => reader.TryGetTensor(name, out _) ? Vector(name, ne0, layer) : null;
 
     public bool Has(string name) => reader.TryGetTensor(name, out _);
 
-    private IntPtr Declare(string name, long[] ne, bool floatOnly)
+    private IntPtr Declare(string name, long[] ne, bool floatOnly, int layer)
     {
         if (!reader.TryGetTensor(name, out var info))
             throw new BadInputException($"{reader.Path}: tensor '{name}' is missing (expected ne [{string.Join(", ", ne)}])");
@@ -36,7 +39,7 @@ internal sealed class GgufTensorLoader(GgufReader reader, GgmlContext context)
             throw new BadInputException(
                 $"{reader.Path}: tensor '{name}' at byte {info.FileOffset} has type {info.Type}, expected " +
                 (floatOnly ? "F32 (norm and rotary-factor vectors are kept in F32)" : "a float or quantized weight type"));
-        IntPtr ctx = context.DangerousGetHandle();
+        IntPtr ctx = contexts.For(layer).DangerousGetHandle();
         IntPtr t = ne.Length == 1
             ? GgmlApi.ggml_new_tensor_1d(ctx, info.Type, ne[0])
             : GgmlApi.ggml_new_tensor_2d(ctx, info.Type, ne[0], ne[1]);
@@ -48,16 +51,15 @@ internal sealed class GgufTensorLoader(GgufReader reader, GgmlContext context)
         return t;
     }
 
-    /// <summary>Allocates one backend buffer for every declared tensor and copies their bytes in.</summary>
-    public unsafe GgmlBackendBuffer Upload(GgmlBackend backend)
+    /// <summary>Allocates the backend buffers for every declared tensor (<paramref name="what"/> names them in a memory error) and copies their bytes in.</summary>
+    public unsafe void Upload(string what)
     {
-        var buffer = GgmlBackendBuffer.AllocContextTensors(context, backend);
+        contexts.Allocate(what, weights: true);
         foreach (var (t, info) in _declared)
         {
             var data = reader.Data(info);
             GgmlApi.ggml_backend_tensor_set(t, (void*)data.Pointer, 0, (nuint)data.Length);
         }
-        return buffer;
     }
 
     public int Count => _declared.Count;

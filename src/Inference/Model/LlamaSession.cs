@@ -17,7 +17,7 @@ public sealed class LlamaSession : IDisposable
     private readonly GgmlPromptAdapter? _adapter;
     private readonly GgmlLoraAdapter? _lora;
     private readonly KvCache _cache;
-    private readonly GgmlGraphAllocator _allocator;
+    private readonly IGraphExecutor _executor;
     private readonly GraphContext _graphs = new();
     private readonly DecodeGraph _decode;
 
@@ -28,6 +28,8 @@ public sealed class LlamaSession : IDisposable
     internal long ComputeBufferBytes => _decode.BufferBytes;
     /// <summary>Decode graphs built so far (one per 256 attended positions reached, not one per token).</summary>
     internal int DecodeGraphBuilds => _decode.Builds;
+    /// <summary>Backend splits of the current decode graph (more than 1 when layers are offloaded).</summary>
+    internal int DecodeGraphSplits => _decode.Splits;
 
     /// <param name="contextSize">positions the cache holds; default and maximum: the model's context length.</param>
     /// <param name="cacheType">F16 (as llama.cpp) or F32 (exact; for checks against float32 references).</param>
@@ -42,8 +44,17 @@ public sealed class LlamaSession : IDisposable
             throw new ArgumentException($"the LoRA was loaded for {lora.Model.Path}, not for {model.Path}; load it for this model", nameof(lora));
         (_model, _adapter, _lora) = (model, adapter, lora);
         _cache = new KvCache(model, size, cacheType);
-        _allocator = GgmlGraphAllocator.ForBackend(model.Backend);
-        _decode = new DecodeGraph(model, _cache, adapter, lora);
+        try
+        {
+            _executor = GraphExecutor.For(model);
+            _decode = new DecodeGraph(model, _cache, adapter, lora);
+        }
+        catch
+        {
+            _executor?.Dispose();
+            _cache.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Forgets the cached positions: the next batch starts at position 0.</summary>
@@ -156,7 +167,7 @@ public sealed class LlamaSession : IDisposable
         {
             var g = new LlamaGraphBuilder(ctx.Handle, graph, _model, _cache, _adapter, _lora);
             var (inTokens, inPositions, masks, output) = g.Build(n, p0, allLogits);
-            _allocator.Allocate(graph);
+            _executor.Allocate(graph);
 
             fixed (int* pt = tokens, pp = positions)
             {
@@ -169,8 +180,7 @@ public sealed class LlamaSession : IDisposable
                 fixed (float* pm = m) GgmlApi.ggml_backend_tensor_set(input, pm, 0, (nuint)(m.Length * sizeof(float)));
             }
 
-            int status = GgmlApi.ggml_backend_graph_compute(_model.Backend.DangerousGetHandle(), graph);
-            if (status != 0) throw new GgmlException($"ggml_backend_graph_compute failed with status {status}");
+            _executor.Compute(graph);
             fixed (float* pr = logits) GgmlApi.ggml_backend_tensor_get(output, pr, 0, (nuint)(logits.Length * sizeof(float)));
         }
     }
@@ -209,7 +219,7 @@ public sealed class LlamaSession : IDisposable
     public void Dispose()
     {
         _decode.Dispose();
-        _allocator.Dispose();
+        _executor.Dispose();
         _graphs.Dispose();
         _cache.Dispose();
     }

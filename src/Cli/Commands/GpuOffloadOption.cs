@@ -1,0 +1,18 @@
+using Cocona;
+using LlamaAdapter.Inference.Model;
+
+namespace LlamaAdapter.Cli.Commands;
+
+/// <summary>--gpu-layers / --gpu as the ggml engine's <see cref="GpuOffload"/>, checked before anything loads.</summary>
+public static class GpuOffloadOption
+{
+    public const string LayersHelp = "ggml engine: offload the last N blocks to a GPU (llama.cpp's --gpu-layers; more than the block count also offloads the output). 0: CPU only";
+    public const string DeviceHelp = "ggml engine: the GPU device for --gpu-layers (e.g. CUDA0, Vulkan0; default: the first GPU ggml finds in LLAMA_ADAPTER_GGML_DIR)";
+
+    public static GpuOffload Parse(int gpuLayers, string? gpu)
+    {
+        if (gpuLayers < 0) throw new UserException($"--gpu-layers: expected >= 0 (0 keeps every block on the CPU), got {gpuLayers}");
+        if (gpu is not null && gpuLayers == 0) throw new UserException($"--gpu {gpu}: only with --gpu-layers N > 0");
+        return new GpuOffload(gpuLayers, gpu);
+    }
+}
