@@ -13,6 +13,8 @@ internal static unsafe partial class GgmlApi
     public const string GetExtraBufferTypesProc = "ggml_backend_dev_get_extra_bufts";
 
     [LibraryImport(GgmlLibrary.Base)] public static partial IntPtr ggml_backend_buft_name(IntPtr bufferType);
+    /// <summary>The device's pinned host buffer type (CUDA_Host, Vulkan_Host...), or zero when it has none.</summary>
+    [LibraryImport(GgmlLibrary.Base)] public static partial IntPtr ggml_backend_dev_host_buffer_type(IntPtr device);
     [LibraryImport(GgmlLibrary.Base)]
     [return: MarshalAs(UnmanagedType.U1)]
     public static partial bool ggml_backend_buft_is_host(IntPtr bufferType);

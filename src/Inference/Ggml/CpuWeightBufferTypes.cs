@@ -37,6 +37,28 @@ internal sealed unsafe class CpuWeightBufferTypes
         return new CpuWeightBufferTypes(device, [.. types]);
     }
 
+    /// <summary>
+    /// Whether libllama, loading with its default device list, would put a GPU's host buffer type ahead of the CPU's
+    /// extra ones (make_cpu_buft_list: host buffer type of the first listed device that has one, then the extra
+    /// types; llama_model_load lists the GPUs, or the integrated GPUs when there is no GPU, whatever n_gpu_layers is).
+    /// The host type wins every weight, and with mmap it becomes the plain CPU buffer: no repack (llama-cli --no-host
+    /// skips it).
+    /// </summary>
+    public static bool GpuHostBufferTypeFirst()
+    {
+        GgmlLibrary.LoadBackends();
+        var gpus = new List<IntPtr>();
+        var igpus = new List<IntPtr>();
+        for (nuint i = 0; i < GgmlBackendApi.ggml_backend_dev_count(); i++)
+        {
+            IntPtr dev = GgmlBackendApi.ggml_backend_dev_get(i);
+            var type = GgmlApi.ggml_backend_dev_type(dev);
+            if (type == GgmlDeviceType.Gpu) gpus.Add(dev);
+            else if (type == GgmlDeviceType.IntegratedGpu) igpus.Add(dev);
+        }
+        return (gpus.Count > 0 ? gpus : igpus).Any(d => GgmlApi.ggml_backend_dev_host_buffer_type(d) != IntPtr.Zero);
+    }
+
     public static string Name(IntPtr bufferType) => Marshal.PtrToStringUTF8(GgmlApi.ggml_backend_buft_name(bufferType)) ?? "";
 
     /// <summary>

@@ -16,7 +16,8 @@ namespace LlamaAdapter.Inference.Model;
 /// (CPU_REPACK) when ggml accepts them there (Q4_0, Q4_K, IQ4_NL... with row counts its interleaved kernels need,
 /// e.g. a multiple of 8 for q4_0_8x8), which re-lays them out on upload. Token embeddings (a row gather) stay plain;
 /// tied embeddings get a second, repacked copy for the output matmul exactly when libllama makes one
-/// (TENSOR_DUPLICATED in another buffer type). With layers offloaded every weight stays plain (see <see cref="Load(string, GgmlBackend, GpuOffload?, bool)"/>).
+/// (TENSOR_DUPLICATED in another buffer type). With a GPU runtime present (by default) or layers offloaded every
+/// weight stays plain, as in libllama (see <see cref="Load(string, GgmlBackend, GpuOffload?, bool?)"/>).
 /// </para>
 /// </summary>
 public sealed class GgmlLlamaModel : IDisposable
@@ -55,8 +56,8 @@ public sealed class GgmlLlamaModel : IDisposable
     /// Loads <paramref name="path"/> onto the CPU backend using <paramref name="threads"/> threads (default: all cores),
     /// with the last <paramref name="gpu"/>.Layers blocks on a GPU when asked.
     /// </summary>
-    /// <param name="repack">false keeps every weight in the plain CPU buffer (libllama's use_extra_bufts = false, llama-cli --no-repack).</param>
-    public static GgmlLlamaModel Load(string path, int? threads = null, GpuOffload? gpu = null, bool repack = true)
+    /// <param name="repack">see <see cref="Load(string, GgmlBackend, GpuOffload?, bool?)"/>.</param>
+    public static GgmlLlamaModel Load(string path, int? threads = null, GpuOffload? gpu = null, bool? repack = null)
     {
         (gpu ?? GpuOffload.None).Validate();
         var backend = GgmlBackend.Init(GgmlDeviceType.Cpu);
@@ -70,12 +71,14 @@ public sealed class GgmlLlamaModel : IDisposable
 
     /// <summary>Loads onto the CPU <paramref name="backend"/>, which the model then owns (with the GPU it starts for <paramref name="gpu"/>).</summary>
     /// <param name="repack">
-    /// CPU extra buffer types for the matmul weights (on by default, as in libllama). Only without offload: under the
-    /// scheduler a repacked weight would be safe (its buffer is not host memory, so ggml never offloads its matmul
-    /// to the GPU, and only the CPU backend accepts its buffer type), but libllama with a GPU present lists the GPU's
-    /// host buffer type before the extra ones, so its CPU-resident layers are plain too.
+    /// CPU extra buffer types (CPU_REPACK) for the matmul weights. null (default): as libllama by default, i.e. unless
+    /// ggml's registry holds a GPU with a host buffer type (<see cref="CpuWeightBufferTypes.GpuHostBufferTypeFirst"/>;
+    /// then libllama keeps even a --gpu-layers 0 model plain). true: also then (libllama's --no-host); false: never
+    /// (--no-repack). Only without offload: under the scheduler a repacked weight would be safe (its buffer is not host
+    /// memory, so ggml never offloads its matmul to the GPU, and only the CPU backend accepts its buffer type), but
+    /// with a GPU in use libllama's CPU-resident layers are plain, and so are ours.
     /// </param>
-    public static GgmlLlamaModel Load(string path, GgmlBackend backend, GpuOffload? gpu = null, bool repack = true)
+    public static GgmlLlamaModel Load(string path, GgmlBackend backend, GpuOffload? gpu = null, bool? repack = null)
     {
         (gpu ?? GpuOffload.None).Validate();
         using var reader = GgufReader.Open(path);
@@ -91,7 +94,8 @@ public sealed class GgmlLlamaModel : IDisposable
         try
         {
             contexts = new PlacedContexts(placement, tensors: 9 * n + 8);
-            var extra = repack && !placement.IsOffloaded ? CpuWeightBufferTypes.Of(backend) : CpuWeightBufferTypes.None;
+            bool useExtra = !placement.IsOffloaded && (repack ?? !CpuWeightBufferTypes.GpuHostBufferTypeFirst());
+            var extra = useExtra ? CpuWeightBufferTypes.Of(backend) : CpuWeightBufferTypes.None;
             var load = new GgufTensorLoader(reader, contexts, extra);
             long dim = config.Dim, kv = config.KvDim, ffn = config.FfnDim, vocab = config.VocabSize;
             const int embd = ModelPlacement.Embeddings, outp = ModelPlacement.Output;

@@ -3,6 +3,7 @@ using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Core.Tokenizers;
 using LlamaAdapter.Inference.Adapters;
+using LlamaAdapter.Inference.Ggml;
 using LlamaAdapter.Inference.Model;
 using LlamaAdapter.Tests.Convert;
 using LlamaAdapter.Tests.Model;
@@ -16,6 +17,11 @@ namespace LlamaAdapter.Tests.Inference;
 /// on the same GGUF, with dims its interleaved kernels take (rows a multiple of 8, rows of 8 Q4_0 blocks / 1 Q4_K
 /// super-block and more, so that the repacked and the plain dot products round differently). libllama decodes one
 /// token at a time; ours both so and as one batched prefill (which runs the repacked GEMM for 4 rows at a time).
+/// Where ggml's registry holds a GPU with a host buffer type (the Vulkan runtime with a visible device) libllama keeps
+/// the weights plain, and by default so do we: the parity then holds with plain weights, and forcing the repack
+/// (repack: true) is what must miss libllama. Measured on this machine's CPU backend (AVX-512): Q4_0, tied Q4_0,
+/// Q4_K and IQ4_NL all 0.0 token by token; batched Q4_0/IQ4_NL 0.0, Q4_K 7e-7; the other placement misses by 4.4e-2
+/// (Q4_0), 0.46 (tied Q4_0), 4.9e-2 (Q4_K), 4.8e-7 (IQ4_NL: its repacked and plain kernels round alike here).
 /// </summary>
 public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
 {
@@ -65,8 +71,8 @@ public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
         return Marshal.PtrToStringUTF8(GgmlApi.ggml_backend_buft_name(GgmlApi.ggml_backend_buffer_get_type(buffer))) ?? "";
     }
 
-    /// <param name="plainDiffers">whether this file tells the layouts apart: plain weights must then miss libllama by
-    /// more than 1e-4 (IQ4_NL's repacked and plain kernels round alike here, to 5e-7; Q8_0 is not repacked on x86).</param>
+    /// <param name="plainDiffers">whether this file tells the layouts apart: the other placement must then miss libllama
+    /// by more than 1e-4 (IQ4_NL's repacked and plain kernels round alike here, to 5e-7; Q8_0 is not repacked on x86).</param>
     [Theory]
     [InlineData("Q4_0", false, true)]
     [InlineData("Q4_0", true, true)]
@@ -81,22 +87,26 @@ public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
         var theirsBatched = LlamaCppLogits.Decode(path, Ids, batched: true);
 
         using var model = GgmlLlamaModel.Load(path, threads: 2);
-        using var plain = GgmlLlamaModel.Load(path, threads: 2, repack: false);
+        bool repacked = model.ExtraBufferWeights.Count > 0;
+        using var other = GgmlLlamaModel.Load(path, threads: 2, repack: !repacked);
         double step = MaxAbs(theirs, Steps(model)), batch = MaxAbs(theirsBatched, Batch(model));
-        double before = MaxAbs(theirs, Steps(plain)), beforeBatch = MaxAbs(theirsBatched, Batch(plain));
+        double before = MaxAbs(theirs, Steps(other)), beforeBatch = MaxAbs(theirsBatched, Batch(other));
         var placed = model.ExtraBufferWeights;
         output.WriteLine($"{typeName}{(tied ? " tied" : "")}: {placed.Count} weights in extra buffers " +
                          $"({string.Join(", ", placed.GroupBy(p => p.BufferType).Select(g => $"{g.Key}: {g.Count()}"))}" +
                          $"{(placed.Any(p => p.Name is "output.weight" or "token_embd.weight") ? ", output included" : "")}); " +
                          $"max |ours − libllama| token by token {step:E3}, batched (both sides) {batch:E3}; " +
-                         $"all weights plain: {before:E3}, batched {beforeBatch:E3}");
-        Assert.Empty(plain.ExtraBufferWeights);
+                         $"the other placement ({(repacked ? "all plain" : "repack forced")}): {before:E3}, batched {beforeBatch:E3}" +
+                         (repacked ? "" : $" (a GPU host buffer type listed first: {CpuWeightBufferTypes.GpuHostBufferTypeFirst()})"));
+        bool gpuHostFirst = CpuWeightBufferTypes.GpuHostBufferTypeFirst();
+        if (gpuHostFirst) Assert.False(repacked, "libllama keeps the weights plain when a GPU host buffer type is listed first");
+        else if (plainDiffers) Assert.True(repacked, $"{typeName} is repacked by this CPU backend, but ours kept it plain");
         Assert.True(step <= 1e-5, $"token by token {step:E3} > 1e-5");
         Assert.True(batch <= 1e-5, $"batched {batch:E3} > 1e-5");
         if (plainDiffers)
         {
-            Assert.NotEmpty(placed);
-            Assert.True(before > 1e-4, $"without the repack ours is still within {before:E3} of libllama: this file does not tell the layouts apart");
+            Assert.NotEmpty(repacked ? placed : other.ExtraBufferWeights);
+            Assert.True(before > 1e-4, $"the other placement is still within {before:E3} of libllama: this file does not tell the layouts apart");
         }
     }
 
@@ -106,7 +116,7 @@ public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
     {
         foreach (bool tied in new[] { false, true })
         {
-            using var model = GgmlLlamaModel.Load(WriteModel(Tiny(tied), GgmlType.Q4_0, $"q4_{tied}.gguf"), threads: 1);
+            using var model = GgmlLlamaModel.Load(WriteModel(Tiny(tied), GgmlType.Q4_0, $"q4_{tied}.gguf"), threads: 1, repack: true);
             Assert.Equal("CPU", BufferTypeOf(model.TokenEmbedding));
             Assert.Equal("CPU", BufferTypeOf(model.OutputNorm));
             Assert.Equal("CPU", BufferTypeOf(model.Layers[0].AttnNorm));
@@ -126,6 +136,7 @@ public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    /// <summary>Where libllama repacks the base (see the class summary), its matmuls use the repacked weights and the LoRA's own stay plain (as ours).</summary>
     [Fact]
     public void Lora_OnARepackedBase_MatchesLibllama()
     {
@@ -149,7 +160,7 @@ public sealed class RepackParityTests(ITestOutputHelper output) : IDisposable
         var tiny = Tiny();
         var (_, adapterPath) = TinyGguf.WriteModelAndAdapter(tiny, _dir.Path, kind);
         string path = WriteModel(tiny, GgmlType.Q4_0);
-        using var model = GgmlLlamaModel.Load(path, threads: 2);
+        using var model = GgmlLlamaModel.Load(path, threads: 2, repack: true);
         using var plain = GgmlLlamaModel.Load(path, threads: 2, repack: false);
         using var a1 = GgmlPromptAdapter.Load(adapterPath!, model);
         using var a2 = GgmlPromptAdapter.Load(adapterPath!, plain);
