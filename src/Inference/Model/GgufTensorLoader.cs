@@ -31,19 +31,21 @@ internal sealed class GgufTensorLoader(GgufReader reader, PlacedContexts context
     /// </summary>
     public IntPtr MatMulWeight(string name, long ne0, long ne1, int layer)
     {
-        IntPtr buft = IntPtr.Zero;
-        if (cpuExtra is { } extra && !contexts.OnGpu(layer) && reader.TryGetTensor(name, out var info)
-            && info.Shape.SequenceEqual([ne0, ne1]) && IsWeightType(info.Type))
-            buft = extra.ForMatMul(info.Type, ne0, ne1);
+        IntPtr buft = ExtraBufferTypeFor(name, ne0, ne1, layer);
         IntPtr t = Declare(name, [ne0, ne1], floatOnly: false, layer, buft);
         if (buft != IntPtr.Zero) _extra.Add((name, CpuWeightBufferTypes.Name(buft)));
         return t;
     }
 
     /// <summary>Whether <see cref="MatMulWeight"/> would put <paramref name="name"/> into an extra buffer type.</summary>
-    public bool WouldUseExtraBuffer(string name, long ne0, long ne1, int layer) =>
+    public bool WouldUseExtraBuffer(string name, long ne0, long ne1, int layer) => ExtraBufferTypeFor(name, ne0, ne1, layer) != IntPtr.Zero;
+
+    /// <summary>Zero for a GPU layer, a tensor <see cref="Declare"/> will refuse, or one no extra buffer type takes.</summary>
+    private IntPtr ExtraBufferTypeFor(string name, long ne0, long ne1, int layer) =>
         cpuExtra is { } extra && !contexts.OnGpu(layer) && reader.TryGetTensor(name, out var info)
-        && info.Shape.SequenceEqual([ne0, ne1]) && IsWeightType(info.Type) && extra.ForMatMul(info.Type, ne0, ne1) != IntPtr.Zero;
+        && info.Shape.SequenceEqual([ne0, ne1]) && IsWeightType(info.Type)
+            ? extra.ForMatMul(info.Type, ne0, ne1)
+            : IntPtr.Zero;
 
     /// <summary>The weights placed in extra buffer types, with the type's name (CPU_REPACK...).</summary>
     public IReadOnlyList<(string Name, string BufferType)> ExtraBufferWeights => _extra;
