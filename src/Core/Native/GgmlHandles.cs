@@ -62,4 +62,14 @@ public sealed class GgmlBackendBuffer : SafeHandle
         b.SetHandle(GgmlApi.ggml_backend_alloc_ctx_tensors(ctx.DangerousGetHandle(), backend.DangerousGetHandle()));
         return b.IsInvalid ? throw new GgmlException($"backend {backend.Name} could not allocate the context's tensors") : b;
     }
+
+    /// <summary>A buffer of <paramref name="bufferType"/> (such as the CPU's CPU_REPACK) for the context's tensors.</summary>
+    internal static GgmlBackendBuffer AllocContextTensors(GgmlContext ctx, IntPtr bufferType)
+    {
+        var b = new GgmlBackendBuffer();
+        b.SetHandle(GgmlApi.ggml_backend_alloc_ctx_tensors_from_buft(ctx.DangerousGetHandle(), bufferType));
+        return b.IsInvalid
+            ? throw new GgmlException($"buffer type {Marshal.PtrToStringUTF8(GgmlApi.ggml_backend_buft_name(bufferType))} could not allocate the context's tensors")
+            : b;
+    }
 }

@@ -7,7 +7,8 @@ namespace LlamaAdapter.Inference.Ggml;
 /// <summary>
 /// Tensor metadata split by backend: each layer's tensors are declared in the context of the backend
 /// <see cref="ModelPlacement"/> gives that layer, and <see cref="Allocate"/> then gives each non-empty context one
-/// buffer on its backend. On a CPU-only placement this is exactly one context and one CPU buffer.
+/// buffer on its backend. On a CPU-only placement this is one context and one CPU buffer, plus one context and buffer
+/// per CPU extra buffer type (CPU_REPACK) that <see cref="ForCpuBufferType"/> was asked for.
 /// </summary>
 internal sealed class PlacedContexts : IDisposable
 {
@@ -15,10 +16,12 @@ internal sealed class PlacedContexts : IDisposable
     private readonly GgmlContext _cpu;
     private readonly GgmlContext? _gpu;
     private readonly List<GgmlBackendBuffer> _buffers = [];
+    private readonly List<(IntPtr Type, GgmlContext Context)> _extra = [];
+    private readonly int _capacity;
 
     public PlacedContexts(ModelPlacement placement, int tensors)
     {
-        _placement = placement;
+        (_placement, _capacity) = (placement, tensors);
         _cpu = GgmlContext.CreateNoAlloc(tensors, withGraph: false);
         if (placement.IsOffloaded)
         {
@@ -29,6 +32,18 @@ internal sealed class PlacedContexts : IDisposable
 
     /// <summary>The context holding <paramref name="layer"/>'s tensors (<see cref="ModelPlacement.Output"/>, <see cref="ModelPlacement.Embeddings"/> or a block).</summary>
     public GgmlContext For(int layer) => _placement.OnGpu(layer) ? _gpu! : _cpu;
+
+    public bool OnGpu(int layer) => _placement.OnGpu(layer);
+
+    /// <summary>The context whose tensors go into a buffer of the CPU extra buffer type <paramref name="bufferType"/> (made on first use).</summary>
+    public GgmlContext ForCpuBufferType(IntPtr bufferType)
+    {
+        foreach (var (t, c) in _extra)
+            if (t == bufferType) return c;
+        var ctx = GgmlContext.CreateNoAlloc(_capacity, withGraph: false);
+        _extra.Add((bufferType, ctx));
+        return ctx;
+    }
 
     public IReadOnlyList<GgmlBackendBuffer> Buffers => _buffers;
 
@@ -52,6 +67,9 @@ internal sealed class PlacedContexts : IDisposable
         }
         if (GgmlApi.ggml_get_first_tensor(_cpu.DangerousGetHandle()) != IntPtr.Zero)
             _buffers.Add(GgmlBackendBuffer.AllocContextTensors(_cpu, _placement.Cpu));
+        foreach (var (type, ctx) in _extra)
+            if (GgmlApi.ggml_get_first_tensor(ctx.DangerousGetHandle()) != IntPtr.Zero)
+                _buffers.Add(GgmlBackendBuffer.AllocContextTensors(ctx, type));
         if (weights && _placement.IsOffloaded)
             foreach (var b in _buffers) GgmlApi.ggml_backend_buffer_set_usage(b.DangerousGetHandle(), WeightsUsage);
     }
@@ -63,6 +81,7 @@ internal sealed class PlacedContexts : IDisposable
     public void Dispose()
     {
         foreach (var b in _buffers) b.Dispose();
+        foreach (var (_, ctx) in _extra) ctx.Dispose();
         _gpu?.Dispose();
         _cpu.Dispose();
     }

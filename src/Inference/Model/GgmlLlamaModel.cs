@@ -11,6 +11,14 @@ namespace LlamaAdapter.Inference.Model;
 /// GPU for the offloaded layers), in the file's own types (F32, F16, BF16, Q8_0, Q4_0,
 /// K-quants...: ggml computes on them directly). Every tensor is checked against <see cref="Config"/> before ggml
 /// sees it. The mapping is released once the bytes are copied.
+/// <para>
+/// On the CPU alone, the matmul weights go where libllama puts them: into the CPU backend's extra buffer type
+/// (CPU_REPACK) when ggml accepts them there (Q4_0, Q4_K, IQ4_NL... with row counts its interleaved kernels need,
+/// e.g. a multiple of 8 for q4_0_8x8), which re-lays them out on upload. Token embeddings (a row gather) stay plain;
+/// tied embeddings get a second, repacked copy for the output matmul exactly when libllama makes one
+/// (TENSOR_DUPLICATED in another buffer type). With a GPU runtime present (by default) or layers offloaded every
+/// weight stays plain, as in libllama (see <see cref="Load(string, GgmlBackend, GpuOffload?, bool?)"/>).
+/// </para>
 /// </summary>
 public sealed class GgmlLlamaModel : IDisposable
 {
@@ -34,6 +42,8 @@ public sealed class GgmlLlamaModel : IDisposable
     /// <summary>rope_freqs.weight (Llama-3 frequency divisors, [head_dim/2]) or zero.</summary>
     internal IntPtr RopeFactors { get; }
     internal IReadOnlyList<LlamaLayerWeights> Layers { get; }
+    /// <summary>The weights held in a CPU extra buffer type, with its name (CPU_REPACK...); empty when none.</summary>
+    public IReadOnlyList<(string Name, string BufferType)> ExtraBufferWeights { get; private init; } = [];
 
     private GgmlLlamaModel(string path, LlamaConfig config, ModelPlacement placement, PlacedContexts tensors,
         IntPtr tok, IntPtr norm, IntPtr output, IntPtr ropeFactors, LlamaLayerWeights[] layers, GgmlType embeddingType)
@@ -46,20 +56,29 @@ public sealed class GgmlLlamaModel : IDisposable
     /// Loads <paramref name="path"/> onto the CPU backend using <paramref name="threads"/> threads (default: all cores),
     /// with the last <paramref name="gpu"/>.Layers blocks on a GPU when asked.
     /// </summary>
-    public static GgmlLlamaModel Load(string path, int? threads = null, GpuOffload? gpu = null)
+    /// <param name="repack">see <see cref="Load(string, GgmlBackend, GpuOffload?, bool?)"/>.</param>
+    public static GgmlLlamaModel Load(string path, int? threads = null, GpuOffload? gpu = null, bool? repack = null)
     {
         (gpu ?? GpuOffload.None).Validate();
         var backend = GgmlBackend.Init(GgmlDeviceType.Cpu);
         try
         {
             GgmlThreads.TrySet(backend, threads ?? Environment.ProcessorCount);
-            return Load(path, backend, gpu);
+            return Load(path, backend, gpu, repack);
         }
         catch { backend.Dispose(); throw; }
     }
 
     /// <summary>Loads onto the CPU <paramref name="backend"/>, which the model then owns (with the GPU it starts for <paramref name="gpu"/>).</summary>
-    public static GgmlLlamaModel Load(string path, GgmlBackend backend, GpuOffload? gpu = null)
+    /// <param name="repack">
+    /// CPU extra buffer types (CPU_REPACK) for the matmul weights. null (default): as libllama by default, i.e. unless
+    /// ggml's registry holds a GPU with a host buffer type (<see cref="CpuWeightBufferTypes.GpuHostBufferTypeFirst"/>;
+    /// then libllama keeps even a --gpu-layers 0 model plain). true: also then (libllama's --no-host); false: never
+    /// (--no-repack). Only without offload: under the scheduler a repacked weight would be safe (its buffer is not host
+    /// memory, so ggml never offloads its matmul to the GPU, and only the CPU backend accepts its buffer type), but
+    /// with a GPU in use libllama's CPU-resident layers are plain, and so are ours.
+    /// </param>
+    public static GgmlLlamaModel Load(string path, GgmlBackend backend, GpuOffload? gpu = null, bool? repack = null)
     {
         (gpu ?? GpuOffload.None).Validate();
         using var reader = GgufReader.Open(path);
@@ -75,13 +94,18 @@ public sealed class GgmlLlamaModel : IDisposable
         try
         {
             contexts = new PlacedContexts(placement, tensors: 9 * n + 8);
-            var load = new GgufTensorLoader(reader, contexts);
+            bool useExtra = !placement.IsOffloaded && (repack ?? !CpuWeightBufferTypes.GpuHostBufferTypeFirst());
+            var extra = useExtra ? CpuWeightBufferTypes.Of(backend) : CpuWeightBufferTypes.None;
+            var load = new GgufTensorLoader(reader, contexts, extra);
             long dim = config.Dim, kv = config.KvDim, ffn = config.FfnDim, vocab = config.VocabSize;
             const int embd = ModelPlacement.Embeddings, outp = ModelPlacement.Output;
             IntPtr tok = load.Matrix("token_embd.weight", dim, vocab, embd);
             IntPtr norm = load.Vector("output_norm.weight", dim, outp);
-            // Tied on the GPU: the output reads its own copy there (llama.cpp duplicates it the same way).
-            IntPtr output = tied && !placement.OutputOnGpu ? tok : load.Matrix(tied ? "token_embd.weight" : "output.weight", dim, vocab, outp);
+            // Tied: the output reads its own copy when it lives in another buffer (on the GPU, or repacked for the
+            // matmul while the gather needs plain rows), as llama.cpp duplicates it; else it shares the embeddings.
+            IntPtr output = tied && !placement.OutputOnGpu && !load.WouldUseExtraBuffer("token_embd.weight", dim, vocab, outp)
+                ? tok
+                : load.MatMulWeight(tied ? "token_embd.weight" : "output.weight", dim, vocab, outp);
             // Read by every block's rope; a few floats, which the scheduler copies to the GPU's splits.
             IntPtr ropeFactors = load.OptionalVector("rope_freqs.weight", config.HeadDim / 2, embd) ?? IntPtr.Zero;
             var layers = new LlamaLayerWeights[n];
@@ -90,18 +114,18 @@ public sealed class GgmlLlamaModel : IDisposable
                 string p = $"blk.{i}.";
                 layers[i] = new LlamaLayerWeights(
                     AttnNorm: load.Vector(p + "attn_norm.weight", dim, i),
-                    Wq: load.Matrix(p + "attn_q.weight", dim, dim, i),
-                    Wk: load.Matrix(p + "attn_k.weight", dim, kv, i),
-                    Wv: load.Matrix(p + "attn_v.weight", dim, kv, i),
-                    Wo: load.Matrix(p + "attn_output.weight", dim, dim, i),
+                    Wq: load.MatMulWeight(p + "attn_q.weight", dim, dim, i),
+                    Wk: load.MatMulWeight(p + "attn_k.weight", dim, kv, i),
+                    Wv: load.MatMulWeight(p + "attn_v.weight", dim, kv, i),
+                    Wo: load.MatMulWeight(p + "attn_output.weight", dim, dim, i),
                     FfnNorm: load.Vector(p + "ffn_norm.weight", dim, i),
-                    FfnGate: load.Matrix(p + "ffn_gate.weight", dim, ffn, i),
-                    FfnUp: load.Matrix(p + "ffn_up.weight", dim, ffn, i),
-                    FfnDown: load.Matrix(p + "ffn_down.weight", ffn, dim, i));
+                    FfnGate: load.MatMulWeight(p + "ffn_gate.weight", dim, ffn, i),
+                    FfnUp: load.MatMulWeight(p + "ffn_up.weight", dim, ffn, i),
+                    FfnDown: load.MatMulWeight(p + "ffn_down.weight", ffn, dim, i));
             }
             load.Upload(placement.IsOffloaded ? $"the weights of {path} placed there" : "the weights");
             return new GgmlLlamaModel(path, config, placement, contexts, tok, norm, output, ropeFactors, layers,
-                reader.Tensor("token_embd.weight").Type);
+                reader.Tensor("token_embd.weight").Type) { ExtraBufferWeights = [.. load.ExtraBufferWeights] };
         }
         catch
         {

@@ -6,13 +6,14 @@ namespace LlamaAdapter.Tests.Convert;
 /// llama.cpp as the reference: libllama loads a whole GGUF model (CPU), decodes the ids one at a time through its KV
 /// cache (F32 cache, flash attention off, so only the weights' type differs from float math), and hands back each
 /// position's logits. With <c>lora</c>, a LoRA GGUF is loaded against the model (llama_adapter_lora_init) and set on
-/// the context (llama_set_adapters_lora) with scale <c>loraScale</c> before decoding.
+/// the context (llama_set_adapters_lora) with scale <c>loraScale</c> before decoding. With <c>batched</c>, the ids go
+/// in as one batch (one ubatch, every position's logits), as a prompt is processed.
 /// </summary>
 internal static unsafe class LlamaCppLogits
 {
     private static readonly Lock Gate = new();
 
-    public static float[][] Decode(string gguf, int[] ids, int threads = 2, string? lora = null, float loraScale = 1f)
+    public static float[][] Decode(string gguf, int[] ids, int threads = 2, string? lora = null, float loraScale = 1f, bool batched = false)
     {
         LlamaLog.EnsureInitialized();
         lock (Gate)
@@ -46,6 +47,31 @@ internal static unsafe class LlamaCppLogits
             }
 
             var result = new float[ids.Length][];
+            if (batched)
+            {
+                var batch = LlamaApi.llama_batch_init(ids.Length, 0, 1);
+                try
+                {
+                    batch.NTokens = ids.Length;
+                    for (int i = 0; i < ids.Length; i++)
+                    {
+                        batch.Token[i] = ids[i];
+                        batch.Pos[i] = i;
+                        batch.NSeqId[i] = 1;
+                        batch.SeqId[i][0] = 0;
+                        batch.Logits[i] = 1;
+                    }
+                    Assert.Equal(0, LlamaApi.llama_decode(ctx, batch));
+                }
+                finally { LlamaApi.llama_batch_free(batch); }
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    float* logits = LlamaApi.llama_get_logits_ith(ctx, i);
+                    Assert.True(logits != null, $"no logits for position {i} after the batched decode");
+                    result[i] = new ReadOnlySpan<float>(logits, vocab).ToArray();
+                }
+                return result;
+            }
             for (int i = 0; i < ids.Length; i++)
             {
                 int token = ids[i];
