@@ -18,7 +18,8 @@ public sealed record EngineParameters(
     [Option("cache-type", Description = "KV cache type: f16 (as llama.cpp) or f32")] string CacheType = "f16",
     [Option("no-bos", Description = "Do not put BOS before the prompt")] bool NoBos = false,
     [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int GpuLayers = 0,
-    [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? Gpu = null) : ICommandParameterSet
+    [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? Gpu = null,
+    [Option("no-repack", Description = GpuOffloadOption.NoRepackHelp)] bool NoRepack = false) : ICommandParameterSet
 {
     /// <summary>Loads the tokenizer, model and adapter and opens a session over them.</summary>
     public LoadedEngine Open()
@@ -32,7 +33,7 @@ public sealed record EngineParameters(
         };
         var offload = GpuOffloadOption.Parse(GpuLayers, Gpu);
         var tok = TokenizerLoader.ForModel(Model, Tokenizer);
-        var model = GgmlLlamaModel.Load(Model, Threads, offload);
+        var model = GgmlLlamaModel.Load(Model, Threads, offload, GpuOffloadOption.Repack(NoRepack));
         GgmlPromptAdapter? adapter = null;
         GgmlLoraAdapter? lora = null;
         try

@@ -31,6 +31,7 @@ public sealed class EvalCommand
         [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
         [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int gpuLayers = 0,
         [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? gpu = null,
+        [Option("no-repack", Description = GpuOffloadOption.NoRepackHelp)] bool noRepack = false,
         [Option(Description = "Comma-separated tasks: arc_easy, arc_challenge, hellaswag, mmlu, truthfulqa_mc1, truthfulqa_mc2")] string tasks = "truthfulqa_mc1,truthfulqa_mc2",
         [Option(Description = "Folder holding the benchmark files (ARC-Easy/, ARC-Challenge/, hellaswag/, mmlu/, TruthfulQA.csv)")] string dataDir = "../shared/data",
         [Option(Description = "At most this many documents per task (per subject for MMLU), as the harness's --limit")] int? limit = null,
@@ -76,7 +77,7 @@ public sealed class EvalCommand
         var owned = new List<IDisposable>();
         if (backend == "ggml")
         {
-            var gm = GgmlLlamaModel.Load(model, threads, offload);
+            var gm = GgmlLlamaModel.Load(model, threads, offload, GpuOffloadOption.Repack(noRepack));
             owned.Add(gm);
             var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
             if (ga is not null) owned.Add(ga);

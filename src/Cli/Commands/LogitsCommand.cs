@@ -27,7 +27,8 @@ public sealed class LogitsCommand
         [Option("lora-scale", Description = "Multiplier on the LoRA update")] float loraScale = 1f,
         [Option(Description = "CPU threads for the ggml backend (default: all cores)")] int? threads = null,
         [Option("gpu-layers", Description = GpuOffloadOption.LayersHelp)] int gpuLayers = 0,
-        [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? gpu = null)
+        [Option("gpu", Description = GpuOffloadOption.DeviceHelp)] string? gpu = null,
+        [Option("no-repack", Description = GpuOffloadOption.NoRepackHelp)] bool noRepack = false)
     {
         if (backend is not ("torch" or "ggml")) throw new UserException($"--backend: expected torch or ggml, got '{backend}'");
         if ((adapter ?? lora) is not null && backend != "ggml") throw new UserException("--adapter, --lora: only with --backend ggml (the TorchSharp path takes adapters in training)");
@@ -49,7 +50,7 @@ public sealed class LogitsCommand
         if (backend == "ggml")
         {
             if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types (on the CPU, or a GPU by --gpu-layers); drop --dtype/--device");
-            using var gm = GgmlLlamaModel.Load(model, threads, offload);
+            using var gm = GgmlLlamaModel.Load(model, threads, offload, GpuOffloadOption.Repack(noRepack));
             using var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
             using var gl = lora is null ? null : GgmlLoraAdapter.Load(lora, gm, loraScale);
             using var session = new LlamaSession(gm, ga, contextSize: Math.Max(ids.Length, 1), cacheType: GgmlType.F32, lora: gl);
