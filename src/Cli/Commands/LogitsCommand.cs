@@ -36,9 +36,7 @@ public sealed class LogitsCommand
         if (lora is not null && backend != "ggml") throw new UserException("--lora: only with --backend ggml (a LoRA GGUF); with --backend torch pass the LoRA run or its extract file to --adapter");
         var offload = GpuOffloadOption.Parse(gpuLayers, gpu);
         if (!offload.IsNone && backend != "ggml") throw new UserException("--gpu-layers, --gpu: only with --backend ggml (the torch backend takes --device)");
-        if (tokens is not null && promptIds is not null) throw new UserException("--tokens and --prompt-ids: give one of them (--prompt-ids is the older name of --tokens)");
-        string idsOption = tokens is not null ? "--tokens" : "--prompt-ids";
-        var ids = ParseIds(tokens ?? promptIds ?? throw new UserException("--tokens: required (comma-separated token ids, e.g. --tokens 1,450,4996)"), idsOption);
+        var ids = NextTokenLogits.ParseTokens(tokens, promptIds);
         var scalar = dtype switch
         {
             "f32" => ScalarType.Float32,
@@ -123,16 +121,6 @@ public sealed class LogitsCommand
         Span<byte> magic = stackalloc byte[4];
         using var s = File.OpenRead(path);
         return s.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8);
-    }
-
-    private static long[] ParseIds(string text, string option)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        var ids = new long[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
-                throw new UserException($"{option}: item {i + 1} '{parts[i]}' is not a non-negative integer (expected e.g. 1,450,4996)");
-        return ids;
     }
 
     private static Device ParseDevice(string device)

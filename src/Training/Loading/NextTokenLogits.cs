@@ -41,6 +41,24 @@ public static class NextTokenLogits
         return model.forward(tensor(ids.ToArray(), [1, ids.Count], ScalarType.Int64));
     }
 
+    /// <summary>
+    /// The ids of <c>--tokens</c> or its older name <c>--prompt-ids</c> (exactly one given): "1,450,4996" → [1, 450, 4996].
+    /// Whether each id is in the vocabulary is checked once the model is known.
+    /// </summary>
+    public static long[] ParseTokens(string? tokens, string? promptIds)
+    {
+        if (tokens is not null && promptIds is not null)
+            throw new BadInputException("--tokens and --prompt-ids: give one of them (--prompt-ids is the older name of --tokens)");
+        string option = tokens is not null ? "--tokens" : "--prompt-ids";
+        string text = tokens ?? promptIds ?? throw new BadInputException("--tokens: required (comma-separated token ids, e.g. --tokens 1,450,4996)");
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var ids = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ids[i]))
+                throw new BadInputException($"{option}: item {i + 1} '{parts[i]}' is not a non-negative integer (expected e.g. 1,450,4996)");
+        return ids;
+    }
+
     /// <summary>The <paramref name="k"/> highest logits, best first (ties by lower id), with probabilities from a float64 softmax.</summary>
     public static IReadOnlyList<TokenScore> Top(float[] logits, int k)
     {
