@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using LlamaAdapter.Convert.Adapters;
+using LlamaAdapter.Convert.Lora;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Core.Native;
@@ -12,6 +13,7 @@ using LlamaAdapter.Training.Adapters;
 using LlamaAdapter.Training.Checkpoints;
 using LlamaAdapter.Training.Loading;
 using LlamaAdapter.Training.Model;
+using LlamaAdapter.Training.Peft;
 using LlamaAdapter.Training.Pipeline;
 using Xunit.Abstractions;
 using static LlamaAdapter.Tests.Convert.TinyCheckpoints;
@@ -217,6 +219,53 @@ public sealed class LogitsOutputTests(ITestOutputHelper output) : IDisposable
         double d = EngineParityTests.MaxAbsDiff(Ggml(P("m.gguf"), P("p.gguf"), ids), ours);
         output.WriteLine($"PEFT: |ggml − torch| {d:E3}");
         Assert.True(d <= 1e-4, $"ggml vs torch with the PEFT adapter: {d:E3} > 1e-4");
+    }
+
+    [Fact]
+    public void TorchWithLoraRun_EqualsTheTrainedModel_AndGgmlWithLoraGguf()
+    {
+        using var scope = NewDisposeScope();
+        TinyGguf.WriteModel(_tiny, P("m.gguf"));
+        WriteHf(P("hf"), _tiny);
+        var lora = new LoraConfig(Rank: 2, Alpha: 3, Dropout: 0, Targets: [Projection.Wq, Projection.Wk, Projection.Wv, Projection.Wo, Projection.W2]);
+        var reference = _tiny.Build();
+        reference.AttachLora(lora, new Generator(9));
+        var g = new Generator(10);
+        using (no_grad())
+            foreach (var (name, p) in reference.TrainableParameters())
+                if (name.EndsWith(".lora_b", StringComparison.Ordinal)) p.copy_(randn(p.shape, generator: g) * 0.3);
+        var md = new Dictionary<string, string> { ["format"] = AdapterExtractor.FormatName };
+        foreach (var (k, val) in PeftDescription.Describe(reference, lora)) md["adapter." + k] = val;
+        var ps = reference.TrainableParameters().Select(p => (p.Name, p.Parameter.shape, p.Parameter.detach().contiguous().data<float>().ToArray())).ToList();
+        using (var w = new SafetensorsWriter(P("lora.safetensors"), ps.Select(p => new SafetensorsTensorDecl(p.Name, SafetensorsDType.F32, p.shape)), md))
+        {
+            foreach (var p in ps) w.WriteTensor(p.Name, MemoryMarshal.AsBytes(p.Item3.AsSpan()));
+            w.Commit();
+        }
+        long[] ids = [1, 5, 96, 0, 42, 7];
+        var expected = Forward(reference, ids);
+
+        using var fromGguf = PretrainedLlama.Load(P("m.gguf"));
+        var plain = NextTokenLogits.ComputeAll(fromGguf, ids);
+        Assert.Contains("LoRA", TorchAdapters.Attach(fromGguf, P("m.gguf"), P("lora.safetensors")));
+        var ours = NextTokenLogits.ComputeAll(fromGguf, ids);
+        // The HF base holds wq/wk rows half-split: B's rows must follow.
+        using var fromHf = PretrainedLlama.Load(P("hf"));
+        TorchAdapters.Attach(fromHf, P("hf"), P("lora.safetensors"));
+        var oursHf = NextTokenLogits.ComputeAll(fromHf, ids);
+
+        LoraConverter.Convert(P("lora.safetensors"), P("m.gguf"), P("lora.gguf"), GgmlType.F32);
+        float[] ggml;
+        using (var gm = GgmlLlamaModel.Load(P("m.gguf")))
+        using (var gl = GgmlLoraAdapter.Load(P("lora.gguf"), gm))
+        using (var s = new LlamaSession(gm, contextSize: ids.Length, cacheType: GgmlType.F32, lora: gl))
+            ggml = s.Evaluate(ids.Select(i => (int)i).ToArray(), allLogits: true);
+
+        double effect = EngineParityTests.MaxAbsDiff(plain, ours), d = EngineParityTests.MaxAbsDiff(expected, ours),
+               dHf = EngineParityTests.MaxAbsDiff(expected, oursHf), dGgml = EngineParityTests.MaxAbsDiff(ggml, ours);
+        output.WriteLine($"LoRA: moves logits by {effect:F3}; |torch − trained| {d:E3}; HF base {dHf:E3}; |ggml − torch| {dGgml:E3}");
+        Assert.True(effect > 0.1, $"the LoRA must change the logits visibly (moved {effect:E3})");
+        Assert.True(d <= 1e-5 && dHf <= 1e-4 && dGgml <= 1e-4, $"LoRA logits differ: {d:E3}, HF {dHf:E3}, ggml {dGgml:E3}");
     }
 
     [Fact]
