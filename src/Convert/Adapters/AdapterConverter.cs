@@ -30,9 +30,13 @@ public static class AdapterConverter
         Write(config, promptAdapter, raw, expectedSha, origin, source, output, ct);
     }
 
-    private static (AdapterConfig, PromptAdapter, AdapterFile?, string?, string) LoadExtract(string path, LlamaConfig c)
+    private static (AdapterConfig, PromptAdapter, AdapterFile?, string?, string) LoadExtract(string path, LlamaConfig c) =>
+        LoadExtract(AdapterFile.Load(path), c);
+
+    /// <summary>Also used by <see cref="TorchAdapters"/>: the adapter (CPU, float32), its base fingerprint (adapter.base.wkv_sha256), shapes checked against <paramref name="c"/>.</summary>
+    internal static (AdapterConfig, PromptAdapter, AdapterFile?, string?, string) LoadExtract(AdapterFile f, LlamaConfig c)
     {
-        var f = AdapterFile.Load(path);
+        string path = f.Path;
         var a = f.Config;
         try { a.Validate(c.NLayers); }
         catch (ArgumentException e) { throw new BadInputException($"{path}: {e.Message}", e); }
@@ -72,7 +76,7 @@ public static class AdapterConverter
         return (a, adapter, f, sha, path);
     }
 
-    private static (AdapterConfig, PromptAdapter, AdapterFile?, string?, string) LoadPeft(string dir, LlamaConfig c)
+    internal static (AdapterConfig, PromptAdapter, AdapterFile?, string?, string) LoadPeft(string dir, LlamaConfig c)
     {
         string configPath = Path.Combine(dir, "adapter_config.json"), weights = Path.Combine(dir, "adapter_model.safetensors");
         if (!File.Exists(configPath)) throw new BadInputException($"{dir}: adapter_config.json is missing; expected a PEFT AdaptionPrompt directory");
@@ -181,7 +185,7 @@ public static class AdapterConverter
     }
 
     /// <summary>A base tensor as F32 in Meta/GGUF row order (HF wk un-permuted), whatever its stored type.</summary>
-    private static float[] ReadF32(ICheckpointSource source, LlamaTensorId id)
+    internal static float[] ReadF32(ICheckpointSource source, LlamaTensorId id)
     {
         var t = source.Tensors.First(x => x.Id == id);
         using var ms = new MemoryStream();
