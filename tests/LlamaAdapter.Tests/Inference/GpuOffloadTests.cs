@@ -45,7 +45,7 @@ public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
     public void Offloaded_EqualsCpu(int gpuLayers, AdapterKind? kind, bool withLora)
     {
         var (modelPath, adapterPath) = TinyGguf.WriteModelAndAdapter(Tiny, _dir, kind);
-        string? loraPath = withLora ? WriteLora(Tiny, Path.Combine(_dir, "lora.gguf")) : null;
+        string? loraPath = withLora ? RandomLoraGguf.Write(Tiny, Path.Combine(_dir, "lora.gguf")) : null;
         int vocab = Tiny.Config.VocabSize;
         var rng = new Random(gpuLayers);
         int[] prompt = [.. Enumerable.Range(0, 12).Select(_ => rng.Next(vocab))];
@@ -115,42 +115,6 @@ public sealed class GpuOffloadTests(ITestOutputHelper output) : IDisposable
         int best = 0;
         for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
         return best;
-    }
-
-    /// <summary>A rank-3 LoRA on every block projection and the output, random A and B (alpha 6), in llama.cpp's layout.</summary>
-    private static string WriteLora(TinyLlama tiny, string path)
-    {
-        var c = tiny.Config;
-        var rng = new Random(11);
-        const int r = 3;
-        var md = new GgufMetadata();
-        md.Set("general.architecture", GgufValue.Of("llama"));
-        md.Set("general.type", GgufValue.Of("adapter"));
-        md.Set("adapter.type", GgufValue.Of("lora"));
-        md.Set("adapter.lora.alpha", GgufValue.Of(6f));
-        var tensors = new List<(GgufTensorSpec Spec, byte[] Bytes)>();
-        void Pair(string stem, long @in, long @out)
-        {
-            byte[] Random(long n) => MemoryMarshal.AsBytes(Enumerable.Range(0, (int)n).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.4f).ToArray().AsSpan()).ToArray();
-            tensors.Add((new GgufTensorSpec(stem + ".lora_a", GgmlType.F32, [@in, r]), Random(@in * r)));
-            tensors.Add((new GgufTensorSpec(stem + ".lora_b", GgmlType.F32, [r, @out]), Random(r * @out)));
-        }
-        for (int l = 0; l < c.NLayers; l++)
-        {
-            string b = $"blk.{l}.";
-            Pair(b + "attn_q.weight", c.Dim, c.Dim);
-            Pair(b + "attn_k.weight", c.Dim, c.KvDim);
-            Pair(b + "attn_v.weight", c.Dim, c.KvDim);
-            Pair(b + "attn_output.weight", c.Dim, c.Dim);
-            Pair(b + "ffn_gate.weight", c.Dim, c.FfnDim);
-            Pair(b + "ffn_up.weight", c.Dim, c.FfnDim);
-            Pair(b + "ffn_down.weight", c.FfnDim, c.Dim);
-        }
-        Pair("output.weight", c.Dim, c.VocabSize);
-        using var w = GgufWriter.Create(path, md, tensors.Select(t => t.Spec));
-        foreach (var (spec, bytes) in tensors) w.WriteTensor(spec.Name, bytes);
-        w.Commit();
-        return path;
     }
 
     /// <summary>A KV cache too large for the device is refused with the sizes, before ggml allocates anything for it.</summary>
