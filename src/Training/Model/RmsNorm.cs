@@ -23,7 +23,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var xf = x.to(Precision.AtLeastFloat32(x.dtype));
-        var normed = (xf * rsqrt(xf.square().mean([-1], keepdim: true).Plus(epsScalar))).to(x.dtype);
+        var normed = (xf * rsqrt(xf.Squared().mean([-1], keepdim: true).Plus(epsScalar))).to(x.dtype);
         return (normed * weight).MoveToOuterDisposeScope();
     }
 }

@@ -24,6 +24,9 @@ public static class TensorOps
     /// <summary>a += b in place.</summary>
     public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
 
+    /// <summary>a², as a·a: TorchSharp's <c>square()</c> is <c>pow(2)</c> with an implicit Scalar (seen freed mid-call: "toDouble at c10/core/Scalar.h").</summary>
+    public static Tensor Squared(this Tensor a) => a.mul(a);
+
     /// <summary>a + s, for a Scalar the caller keeps alive.</summary>
     public static Tensor Plus(this Tensor a, Scalar s) => a.add(s, One);
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlamaAdapter.Training.Pipeline;
@@ -10,6 +11,8 @@ namespace LlamaAdapter.Training.Pipeline;
 public static class CausalLmLoss
 {
     public const long IgnoreIndex = 0;
+    /// <summary>IgnoreIndex as a Scalar that lives as long as the process (see TensorOps: an implicit one can be freed mid-call).</summary>
+    internal static readonly Scalar IgnoreScalar = IgnoreIndex.ToScalar();
 
     /// <param name="logits">[B, T, V]</param>
     /// <param name="labels">[B, T] int64</param>
@@ -28,7 +31,7 @@ public static class CausalLmLoss
     public static long CountedTokens(Tensor labels)
     {
         using var shifted = labels.narrow(1, 1, labels.shape[1] - 1);
-        using var counted = shifted.ne(IgnoreIndex);
+        using var counted = shifted.ne(IgnoreScalar);
         return counted.sum().item<long>();
     }
 }

@@ -37,7 +37,7 @@ public static class ChunkedCrossEntropy
         var target = labels.narrow(1, 1, t - 1).reshape(-1);                       // [N]
         long n = h.shape[0];
         // Every chunk divides by the whole micro-batch's count, as the mean cross-entropy does; 0 counted gives NaN.
-        var count = target.ne(CausalLmLoss.IgnoreIndex).sum().to_type(ScalarType.Float32);
+        var count = target.ne(CausalLmLoss.IgnoreScalar).sum().to_type(ScalarType.Float32);
 
         var hDetached = h.detach();
         var grads = wantGrad ? new List<Tensor>() : null;

@@ -195,6 +195,7 @@ public sealed partial class Trainer : IDisposable
             _epochOrder ??= SeededOrder.ForEpoch(train.Length, _o.Seed, _epoch);
             if (_batchInEpoch == 0) _optimizer.zero_grad();
             int usable = StepsPerEpoch * _o.AccumSteps;
+            using Scalar accum = _o.AccumSteps.ToScalar();    // owned, so no collection frees it mid-call (TensorOps)
             while (_batchInEpoch < usable)
             {
                 byte[] rngAtStep = TorchTensors.GetRngState();
@@ -216,7 +217,7 @@ public sealed partial class Trainer : IDisposable
                         double value = loss.item<float>();
                         if (!double.IsFinite(value)) throw Diverged(value, b, records);
                         lossSum += value;
-                        (loss / _o.AccumSteps).backward();
+                        loss.div(accum).backward();           // = loss / AccumSteps
                         _replicas.Counted(0, 1);
                     }
                 else if (!AccumulateOnReplicas(ref lossSum, ref tokens, ct)) return Stop(rngAtStep);
