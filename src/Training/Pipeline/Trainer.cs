@@ -274,20 +274,21 @@ public sealed partial class Trainer : IDisposable
         }
         var losses = new double[n];
         var ran = new bool[n];
-        int diverged = 0;
         using Scalar accum = _o.AccumSteps.ToScalar();        // owned, so no collection frees it mid-call (TensorOps)
         _replicas.Parallel(r =>
         {
             var (model, device) = (_replicas.Models[r], _replicas.Devices[r]);
             for (int k = r * share; k < (r + 1) * share; k++)
             {
-                if (ct.IsCancellationRequested || Volatile.Read(ref diverged) != 0) return;
+                // A replica stops at its own first non-finite loss only, never at another's: each runs its share in
+                // order, so the lowest such micro-batch over all replicas is the one a single device stops at.
+                if (ct.IsCancellationRequested) return;
                 using var scope = NewDisposeScope();
                 var (ids, labels) = ToDevice(batches[k], device);
                 var loss = Loss(model, ids, labels);
                 losses[k] = loss.item<float>();
                 ran[k] = true;
-                if (!double.IsFinite(losses[k])) { Volatile.Write(ref diverged, 1); return; }
+                if (!double.IsFinite(losses[k])) return;
                 loss.div(accum).backward();                   // = loss / AccumSteps
                 _replicas.Counted(r, 1);
             }
