@@ -43,6 +43,7 @@ public sealed partial class Trainer : IDisposable
     private readonly Func<IReadOnlyDictionary<int, float[]>>? _gateReader;
     private readonly List<(int Layer, Parameter Param)> _gates;
     private readonly AdamW _optimizer;
+    private readonly AdamWStep _adamW;       // the optimizer's update without TorchSharp's temporary Scalars
     private readonly LearningRateSchedule _schedule;
     private readonly bool _chunked;
 
@@ -108,6 +109,7 @@ public sealed partial class Trainer : IDisposable
         if (decay.Count > 0) groups.Add(new AdamW.ParamGroup(decay.Select(d => d.Param), options.PeakLr, options.Beta1, options.Beta2, options.Eps, options.WeightDecay));
         if (noDecay.Count > 0) groups.Add(new AdamW.ParamGroup(noDecay.Select(d => d.Param), options.PeakLr, options.Beta1, options.Beta2, options.Eps, 0.0));
         _optimizer = optim.AdamW(groups, options.PeakLr, options.Beta1, options.Beta2, options.Eps);
+        _adamW = new AdamWStep(_optimizer);
         _schedule = new LearningRateSchedule(options.PeakLr, options.WarmupEpochs, options.Epochs, options.MinLr);
     }
 
@@ -222,7 +224,7 @@ public sealed partial class Trainer : IDisposable
                     }
                 else if (!AccumulateOnReplicas(ref lossSum, ref tokens, ct)) return Stop(rngAtStep);
                 double gradNorm = ClipAndMeasureGradients();
-                _optimizer.step();
+                _adamW.Step();
                 _optimizer.zero_grad();
                 _replicas.Broadcast();
                 _step++;
