@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Cocona;
 using LlamaAdapter.Convert.Adapters;
+using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Native;
 using LlamaAdapter.Inference.Adapters;
 using LlamaAdapter.Inference.Model;
@@ -54,7 +55,7 @@ public sealed class LogitsCommand
         if (backend == "ggml")
         {
             if (dtype != "f32" || device != "cpu") throw new UserException("--backend ggml computes in the GGUF's own types (on the CPU, or a GPU by --gpu-layers); drop --dtype/--device");
-            if (adapter is not null && !IsGguf(adapter))
+            if (adapter is not null && !GgufLayout.IsGgufFile(adapter))
                 throw new UserException($"--adapter {adapter}: --backend ggml takes an adapter GGUF; convert it first (llama-adapter convert {adapter} adapter.gguf --base {model}) or use --backend torch, which takes it as is");
             using var gm = GgmlLlamaModel.Load(model, threads, offload, GpuOffloadOption.Repack(noRepack));
             using var ga = adapter is null ? null : GgmlPromptAdapter.Load(adapter, gm);
@@ -113,14 +114,6 @@ public sealed class LogitsCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i + 1,4} {best[i].Id,8} {best[i].Logit,12:F6} {best[i].Probability,12:G6}"));
         if (@out is not null) Console.WriteLine($"logits [{ids.Length} × {vocab}] float32 LE: {@out} (shape in {@out}.json)");
         return 0;
-    }
-
-    private static bool IsGguf(string path)
-    {
-        if (!File.Exists(path)) return false;
-        Span<byte> magic = stackalloc byte[4];
-        using var s = File.OpenRead(path);
-        return s.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8);
     }
 
     private static Device ParseDevice(string device)

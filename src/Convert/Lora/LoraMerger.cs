@@ -1,4 +1,5 @@
 using LlamaAdapter.Core;
+using LlamaAdapter.Core.Formats.Gguf;
 
 namespace LlamaAdapter.Convert.Lora;
 
@@ -25,8 +26,6 @@ public static class LoraMerger
     {
         if (Directory.Exists(path)) return false;   // a LoRA run folder: TrainedLora takes its newest checkpoint
         if (!File.Exists(path)) throw new BadInputException($"{path}: no such file; expected a LoRA GGUF or a LoRA .safetensors from extract");
-        Span<byte> magic = stackalloc byte[4];
-        using var f = File.OpenRead(path);
-        return f.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8);
+        return GgufLayout.IsGgufFile(path);
     }
 }

@@ -1,3 +1,5 @@
+using LlamaAdapter.Core.Formats.Gguf;
+
 namespace LlamaAdapter.Core.Tokenizers;
 
 /// <summary>
@@ -12,7 +14,7 @@ public static class TokenizerLoader
     public static ITokenizer ForModel(string model, string? tokenizer = null)
     {
         if (tokenizer is not null) return Load(tokenizer);
-        if (File.Exists(model) && IsGguf(model)) return LlamaVocabTokenizer.FromGgufFile(model);
+        if (GgufLayout.IsGgufFile(model)) return LlamaVocabTokenizer.FromGgufFile(model);
         string dir = Directory.Exists(model) ? model : Path.GetDirectoryName(Path.GetFullPath(model))!;
         string spm = Path.Combine(dir, "tokenizer.model");
         if (File.Exists(spm)) return Load(spm);
@@ -23,15 +25,8 @@ public static class TokenizerLoader
     public static ITokenizer Load(string path)
     {
         if (!File.Exists(path)) throw new BadInputException($"{path}: tokenizer file not found");
-        return IsGguf(path)
+        return GgufLayout.IsGgufFile(path)
             ? LlamaVocabTokenizer.FromGgufFile(path)
             : LlamaVocabTokenizer.FromSentencePiece(SentencePieceModel.Load(path));
-    }
-
-    private static bool IsGguf(string path)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        using var f = File.OpenRead(path);
-        return f.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
     }
 }

@@ -16,6 +16,15 @@ public static class GgufLayout
     /// <summary>Magic, version, tensor count, kv count.</summary>
     public const int FixedHeaderBytes = 4 + 4 + 8 + 8;
 
+    /// <summary>Whether <paramref name="path"/> is a file that starts with the GGUF magic (false for folders and missing paths).</summary>
+    public static bool IsGgufFile(string path)
+    {
+        if (!File.Exists(path)) return false;
+        Span<byte> magic = stackalloc byte[4];
+        using var f = File.OpenRead(path);
+        return f.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
+    }
+
     public static bool IsValidAlignment(ulong a) => a != 0 && (a & (a - 1)) == 0;
 
     /// <summary>The smallest multiple of <paramref name="alignment"/> (a power of two) at or above <paramref name="offset"/>.</summary>
