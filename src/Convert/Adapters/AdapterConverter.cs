@@ -103,16 +103,7 @@ public static class AdapterConverter
         int first = c.NLayers - a.Layers;
         var wk = new float[a.Layers][];
         var wv = new float[a.Layers][];
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (int k = 0; k < a.Layers; k++)
-        {
-            ct.ThrowIfCancellationRequested();
-            wk[k] = ReadF32(source, new LlamaTensorId(LlamaTensor.AttnK, first + k));
-            wv[k] = ReadF32(source, new LlamaTensorId(LlamaTensor.AttnV, first + k));
-            hash.AppendData(AdapterFile.Bytes(wk[k]));
-            hash.AppendData(AdapterFile.Bytes(wv[k]));
-        }
-        string sha = System.Convert.ToHexStringLower(hash.GetHashAndReset());
+        string sha = WkvSha256(source, first, (k, key, value) => (wk[k], wv[k]) = (key, value), ct);
         if (expectedSha is not null && !string.Equals(sha, expectedSha, StringComparison.OrdinalIgnoreCase))
             throw new BadInputException($"{source.Path}: the base model's wk/wv fingerprint (layers {first}..{c.NLayers - 1}) is {sha}, " +
                                         $"but {origin} was trained on a base with {expectedSha}; convert it with that base model");
@@ -184,8 +175,27 @@ public static class AdapterConverter
         }
     }
 
+    /// <summary>
+    /// adapter.base.wkv_sha256 (docs/adapter-gguf.md): SHA-256 over the wk then wv of layers <paramref name="first"/>…
+    /// as F32 in Meta row order, whatever the base's stored type. <paramref name="each"/> sees each layer's (k from 0).
+    /// </summary>
+    internal static string WkvSha256(ICheckpointSource source, int first, Action<int, float[], float[]>? each = null, CancellationToken ct = default)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (int l = first; l < source.Config.NLayers; l++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var wk = ReadF32(source, new LlamaTensorId(LlamaTensor.AttnK, l));
+            var wv = ReadF32(source, new LlamaTensorId(LlamaTensor.AttnV, l));
+            hash.AppendData(AdapterFile.Bytes(wk));
+            hash.AppendData(AdapterFile.Bytes(wv));
+            each?.Invoke(l - first, wk, wv);
+        }
+        return System.Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     /// <summary>A base tensor as F32 in Meta/GGUF row order (HF wk un-permuted), whatever its stored type.</summary>
-    internal static float[] ReadF32(ICheckpointSource source, LlamaTensorId id)
+    private static float[] ReadF32(ICheckpointSource source, LlamaTensorId id)
     {
         var t = source.Tensors.First(x => x.Id == id);
         using var ms = new MemoryStream();

@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using LlamaAdapter.Core;
 using LlamaAdapter.Core.Formats;
+using LlamaAdapter.Core.Formats.Gguf;
 using LlamaAdapter.Core.Formats.Safetensors;
 using LlamaAdapter.Convert.Lora;
 using LlamaAdapter.Training.Adapters;
@@ -37,7 +37,7 @@ public static class TorchAdapters
 
         string file = Directory.Exists(adapter) ? ResolveRun(adapter) : adapter;
         if (!File.Exists(file)) throw new BadInputException($"{adapter}: no such file or directory; expected an adapter .safetensors (extract), a training checkpoint or run folder, or a PEFT AdaptionPrompt directory");
-        if (IsGguf(file))
+        if (GgufLayout.IsGgufFile(file))
             throw new BadInputException($"{file}: is a GGUF; an adapter GGUF runs on --backend ggml (--adapter for a prompt adapter, --lora for a LoRA). " +
                                         "--backend torch takes the extract .safetensors, a training checkpoint/run folder or a PEFT directory");
         Dictionary<string, string> md;
@@ -63,13 +63,6 @@ public static class TorchAdapters
         CheckpointDirectory.List(dir) is { Count: > 0 } all ? all[^1].Path
             : throw new BadInputException($"{dir}: holds neither adapter_config.json (a PEFT AdaptionPrompt directory) nor checkpoint-step<N>.safetensors (a training run folder)");
 
-    private static bool IsGguf(string path)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        using var s = File.OpenRead(path);
-        return s.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8);
-    }
-
     /// <summary>A training checkpoint seen as extract would write it: the adapter.* metadata and the trainables (param/* without the prefix).</summary>
     private static AdapterFile FromCheckpoint(string path)
     {
@@ -90,17 +83,11 @@ public static class TorchAdapters
         }
     }
 
-    /// <summary>docs/adapter-gguf.md's base check over the base file's wk/wv as F32 in Meta row order, as <see cref="AdapterConverter"/> computes it (independent of --dtype).</summary>
+    /// <summary>docs/adapter-gguf.md's base check over the base file's wk/wv, as <see cref="AdapterConverter"/> computes it (independent of --dtype).</summary>
     private static string BaseWkvSha256(string modelPath, int first)
     {
         using var source = ModelConverter.OpenSource(modelPath);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (int i = first; i < source.Config.NLayers; i++)
-        {
-            hash.AppendData(AdapterFile.Bytes(AdapterConverter.ReadF32(source, new LlamaTensorId(LlamaTensor.AttnK, i))));
-            hash.AppendData(AdapterFile.Bytes(AdapterConverter.ReadF32(source, new LlamaTensorId(LlamaTensor.AttnV, i))));
-        }
-        return System.Convert.ToHexStringLower(hash.GetHashAndReset());
+        return AdapterConverter.WkvSha256(source, first);
     }
 
     /// <summary>
@@ -114,17 +101,8 @@ public static class TorchAdapters
         var (dtype, device) = (model.Options.AdapterDType, model.Options.TargetDevice);
         foreach (var p in lora.Pairs)
         {
-            var target = p.Target.Kind switch
-            {
-                LlamaTensor.AttnQ => Projection.Wq,
-                LlamaTensor.AttnK => Projection.Wk,
-                LlamaTensor.AttnV => Projection.Wv,
-                LlamaTensor.AttnOut => Projection.Wo,
-                LlamaTensor.FfnGate => Projection.W1,
-                LlamaTensor.FfnDown => Projection.W2,
-                LlamaTensor.FfnUp => Projection.W3,
-                _ => throw new BadInputException($"{file}: LoRA target {p.Target.Kind} is not a projection"),
-            };
+            var target = TrainedLora.ProjectionOf(p.Target.Kind)
+                ?? throw new BadInputException($"{file}: LoRA target {p.Target.Kind} is not a projection");
             float[] b = p.B;
             if (model.Options.Layout == RopeLayout.HalfSplit && target is Projection.Wq or Projection.Wk)
                 b = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(

@@ -123,4 +123,8 @@ public static class TrainedLora
         Projection.W3 => LlamaTensor.FfnUp,
         _ => throw new ArgumentOutOfRangeException(nameof(p)),
     };
+
+    /// <summary>The projection a llama.cpp tensor kind is (the inverse of <see cref="TargetTensor"/>), or null for a non-projection.</summary>
+    public static Projection? ProjectionOf(LlamaTensor t) =>
+        Enum.GetValues<Projection>().Where(p => TargetTensor(p) == t).Select(p => (Projection?)p).FirstOrDefault();
 }
